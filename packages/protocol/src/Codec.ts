@@ -1,0 +1,218 @@
+/**
+ * Codecs: frame payload <-> message, from a Schema. Decoders and encoders are
+ * built once per codec (not per call) and never throw: hostile bytes give a
+ * {@link DecodeError}.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
+import { Packr } from "msgpackr"
+
+/**
+ * Why a frame could not be turned into a message (or a message into a frame).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DecodeError extends Data.TaggedError("DecodeError")<{
+  readonly reason:
+    | "InvalidJson"
+    | "InvalidMessagePack"
+    | "UnknownType"
+    | "InvalidMessage"
+    | "WrongSize"
+    | "Malformed"
+    | "InvalidField"
+  readonly codec: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `${this.codec}: ${this.reason}: ${this.detail}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isDecodeError = (u: unknown): u is DecodeError => u instanceof DecodeError
+
+/**
+ * A message that could not be encoded (it does not satisfy its Schema).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EncodeError extends Data.TaggedError("EncodeError")<{
+  readonly codec: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `${this.codec}: cannot encode: ${this.detail}`
+  }
+}
+
+/**
+ * A synchronous codec. `decode` returns the message or a {@link DecodeError};
+ * `encode` returns the payload or an {@link EncodeError}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Codec<A> {
+  readonly name: string
+  readonly decode: (frame: Uint8Array) => A | DecodeError
+  readonly encode: (message: A) => Uint8Array | EncodeError
+}
+
+/**
+ * Options shared by the Schema codecs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SchemaCodecOptions {
+  /**
+   * Skip Schema validation on encode. Safe when the message type equals its
+   * encoded form and messages are built with the Schemas' `make` (which
+   * validates); saves the encode-side check on the hot path. Default false.
+   */
+  readonly trustedEncode?: boolean
+}
+
+/**
+ * The `_tag` literals of a union of tagged structs (empty if the schema is not one).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const tagsOf = (schema: Schema.Schema.Any): ReadonlySet<string> => {
+  const tags = new Set<string>()
+  const visit = (ast: SchemaAST.AST): void => {
+    if (SchemaAST.isUnion(ast)) return ast.types.forEach(visit)
+    if (SchemaAST.isTransformation(ast)) return visit(ast.to)
+    if (SchemaAST.isRefinement(ast)) return visit(ast.from)
+    if (SchemaAST.isTypeLiteral(ast)) {
+      const tag = ast.propertySignatures.find((p) => p.name === "_tag")
+      if (tag && SchemaAST.isLiteral(tag.type) && typeof tag.type.literal === "string") tags.add(tag.type.literal)
+    }
+  }
+  visit(Schema.typeSchema(schema).ast)
+  return tags
+}
+
+/** @internal */
+const makeSchemaCodec = <A, I>(
+  name: string,
+  schema: Schema.Schema<A, I>,
+  parse: (frame: Uint8Array) => unknown,
+  serialize: (encoded: I) => Uint8Array,
+  parseFailure: "InvalidJson" | "InvalidMessagePack",
+  options: SchemaCodecOptions
+): Codec<A> => {
+  const decodeUnknown = Schema.decodeUnknownEither(schema)
+  const encodeEither = Schema.encodeEither(schema)
+  const tags = tagsOf(schema)
+  const decode = (frame: Uint8Array): A | DecodeError => {
+    let value: unknown
+    try {
+      value = parse(frame)
+    } catch (error) {
+      return new DecodeError({ reason: parseFailure, codec: name, detail: String(error) })
+    }
+    const result = decodeUnknown(value)
+    if (Either.isRight(result)) return result.right
+    const tag = typeof value === "object" && value !== null ? (value as { _tag?: unknown })._tag : undefined
+    if (tags.size > 0 && !(typeof tag === "string" && tags.has(tag))) {
+      return new DecodeError({ reason: "UnknownType", codec: name, detail: `unknown message type ${describe(tag)}` })
+    }
+    return new DecodeError({
+      reason: "InvalidMessage",
+      codec: name,
+      detail: ParseResult.TreeFormatter.formatErrorSync(result.left)
+    })
+  }
+  const encode = (message: A): Uint8Array | EncodeError => {
+    if (options.trustedEncode) {
+      try {
+        return serialize(message as unknown as I)
+      } catch (error) {
+        return new EncodeError({ codec: name, detail: String(error) })
+      }
+    }
+    const result = encodeEither(message)
+    if (Either.isLeft(result)) {
+      return new EncodeError({ codec: name, detail: ParseResult.TreeFormatter.formatErrorSync(result.left) })
+    }
+    try {
+      return serialize(result.right)
+    } catch (error) {
+      return new EncodeError({ codec: name, detail: String(error) })
+    }
+  }
+  return { name, decode, encode }
+}
+
+const describe = (tag: unknown): string => {
+  if (tag === undefined) return "(no _tag)"
+  const text = JSON.stringify(tag) ?? String(tag)
+  return text.length > 64 ? `${text.slice(0, 64)}...` : text
+}
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true })
+const utf8Encoder = new TextEncoder()
+
+/**
+ * JSON codec: UTF-8 JSON text per frame.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const json = <A, I>(schema: Schema.Schema<A, I>, options: SchemaCodecOptions = {}): Codec<A> =>
+  makeSchemaCodec(
+    "json",
+    schema,
+    (frame) => JSON.parse(utf8Decoder.decode(frame)),
+    (encoded) => utf8Encoder.encode(JSON.stringify(encoded)),
+    "InvalidJson",
+    options
+  )
+
+/**
+ * MessagePack codec (via msgpackr, the library `@effect/platform` uses), with
+ * msgpackr's record extension off so any MessagePack peer can read it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const msgpack = <A, I>(schema: Schema.Schema<A, I>, options: SchemaCodecOptions = {}): Codec<A> => {
+  const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
+  return makeSchemaCodec(
+    "msgpack",
+    schema,
+    (frame) => packr.unpack(frame),
+    (encoded) => {
+      // msgpackr may hand out a view of a buffer it reuses: copy out.
+      const packed = packr.pack(encoded)
+      return new Uint8Array(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength))
+    },
+    "InvalidMessagePack",
+    options
+  )
+}
+
+/**
+ * The identity codec: frames are the messages (raw bytes, e.g. the echo contract).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const bytes: Codec<Uint8Array> = {
+  name: "bytes",
+  decode: (frame) => frame,
+  encode: (message) => message
+}

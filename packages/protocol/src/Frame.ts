@@ -1,0 +1,380 @@
+/**
+ * Framings: how a byte stream is cut into frames, and frames are put back on
+ * the wire. Each connection gets its own incremental {@link Decoder}; any
+ * split of the same bytes yields the same frames, a declared length over the
+ * limit fails before its payload is buffered, and no input makes a decoder
+ * throw.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import { ByteQueue } from "./internal/byteQueue.js"
+
+/**
+ * Why a byte stream could not be framed.
+ *
+ * - `FrameTooLarge`: a declared (or, for lines, buffered) size over the limit.
+ * - `Malformed`: a header that no valid frame has (e.g. a classic PktSize under 16).
+ * - `Truncated`: the stream ended inside a frame.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class FrameError extends Data.TaggedError("FrameError")<{
+  readonly reason: "FrameTooLarge" | "Malformed" | "Truncated"
+  readonly framing: string
+  /** The size involved: declared frame size, or bytes left over for `Truncated`. */
+  readonly size: number
+  /** The limit in force, in bytes. */
+  readonly limit: number
+}> {
+  override get message(): string {
+    switch (this.reason) {
+      case "FrameTooLarge":
+        return `${this.framing}: frame of ${this.size} bytes exceeds the limit of ${this.limit} bytes`
+      case "Malformed":
+        return `${this.framing}: malformed header declaring ${this.size} bytes (limit ${this.limit})`
+      case "Truncated":
+        return `${this.framing}: stream ended with ${this.size} bytes of an incomplete frame`
+    }
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isFrameError = (u: unknown): u is FrameError => u instanceof FrameError
+
+/**
+ * A per-connection incremental decoder. `push` returns the frames a chunk
+ * completed (often none), or a {@link FrameError}; after an error the decoder
+ * keeps returning it. Frames may be views into the pushed chunks: treat them
+ * as read-only.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Decoder {
+  readonly push: (chunk: Uint8Array) => ReadonlyArray<Uint8Array> | FrameError
+  /** Call at end of stream: a `Truncated` error if bytes of a frame are left over. */
+  readonly end: () => FrameError | undefined
+  /** Bytes held that belong to an incomplete frame. */
+  readonly buffered: () => number
+}
+
+/**
+ * A framing: a decoder factory and an encoder. `encode` and `encodeAll`
+ * return a {@link FrameError} for a payload over the limit.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Framing {
+  readonly name: string
+  /** Largest payload (or, for classic, whole packet) accepted, in bytes. */
+  readonly maxFrameBytes: number
+  readonly decoder: () => Decoder
+  readonly encode: (payload: Uint8Array) => Uint8Array | FrameError
+  /** Encodes several payloads into one buffer: one socket write for a batch. */
+  readonly encodeAll: (payloads: ReadonlyArray<Uint8Array>) => Uint8Array | FrameError
+}
+
+const noFrames: ReadonlyArray<Uint8Array> = []
+
+/**
+ * Builds a decoder from a step function that, given the queue, either returns
+ * a frame, `undefined` (needs more bytes) or an error.
+ *
+ * @internal
+ */
+const makeDecoder = (
+  framing: string,
+  step: (queue: ByteQueue) => Uint8Array | FrameError | undefined,
+  limit: number
+): Decoder => {
+  const queue = new ByteQueue()
+  let error: FrameError | undefined
+  return {
+    push(chunk) {
+      if (error !== undefined) return error
+      queue.push(chunk)
+      let frames: Array<Uint8Array> | undefined
+      for (;;) {
+        const result = step(queue)
+        if (result === undefined) break
+        if (result instanceof FrameError) {
+          error = result
+          return result
+        }
+        if (frames === undefined) frames = [result]
+        else frames.push(result)
+      }
+      return frames ?? noFrames
+    },
+    end() {
+      if (error !== undefined) return error
+      if (queue.available > 0) {
+        error = new FrameError({ reason: "Truncated", framing, size: queue.available, limit })
+        return error
+      }
+      return undefined
+    },
+    buffered: () => queue.available
+  }
+}
+
+/**
+ * Options of the length-prefixed framing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LengthPrefixedOptions {
+  /** Width of the length field in bytes (default 4). */
+  readonly lengthBytes?: 1 | 2 | 4
+  /** Byte order of the length field (default big-endian). */
+  readonly byteOrder?: "big" | "little"
+  /** Largest payload accepted (default {@link defaultMaxFrameBytes}). */
+  readonly maxFrameBytes?: number
+}
+
+/**
+ * 1 MiB.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultMaxFrameBytes = 1024 * 1024
+
+/**
+ * Length-prefixed frames: a length field (u32 big-endian by default) then the
+ * payload. A declared length over `maxFrameBytes` fails as soon as the length
+ * field is complete, before any payload is buffered.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const lengthPrefixed = (options: LengthPrefixedOptions = {}): Framing => {
+  const width = options.lengthBytes ?? 4
+  const little = (options.byteOrder ?? "big") === "little"
+  const max = Math.min(options.maxFrameBytes ?? defaultMaxFrameBytes, 2 ** (8 * width) - 1)
+  const name = `length-prefixed(u${width * 8}${little ? "le" : "be"})`
+
+  const readLength = (queue: ByteQueue): number => {
+    let value = 0
+    for (let i = 0; i < width; i++) {
+      const byte = queue.byteAt(little ? width - 1 - i : i)
+      value = value * 256 + byte
+    }
+    return value
+  }
+
+  const writeLength = (target: Uint8Array, at: number, length: number): void => {
+    for (let i = 0; i < width; i++) {
+      const shift = 8 * (little ? i : width - 1 - i)
+      target[at + i] = Math.floor(length / 2 ** shift) & 0xff
+    }
+  }
+
+  const tooLarge = (size: number) => new FrameError({ reason: "FrameTooLarge", framing: name, size, limit: max })
+
+  const decoder = (): Decoder => {
+    let pending = -1
+    return makeDecoder(name, (queue) => {
+      if (pending < 0) {
+        if (queue.available < width) return undefined
+        const length = readLength(queue)
+        if (length > max) return tooLarge(length)
+        queue.skip(width)
+        pending = length
+      }
+      if (queue.available < pending) return undefined
+      const frame = pending === 0 ? new Uint8Array(0) : queue.take(pending)
+      pending = -1
+      return frame
+    }, max)
+  }
+
+  const encodeAll = (payloads: ReadonlyArray<Uint8Array>): Uint8Array | FrameError => {
+    let total = 0
+    for (const payload of payloads) {
+      if (payload.length > max) return tooLarge(payload.length)
+      total += width + payload.length
+    }
+    const out = new Uint8Array(total)
+    let at = 0
+    for (const payload of payloads) {
+      writeLength(out, at, payload.length)
+      out.set(payload, at + width)
+      at += width + payload.length
+    }
+    return out
+  }
+
+  return {
+    name,
+    maxFrameBytes: max,
+    decoder,
+    encode: (payload) => encodeAll([payload]),
+    encodeAll
+  }
+}
+
+/**
+ * Options of the newline-delimited framing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LinesOptions {
+  /** Longest line accepted, without its terminator (default {@link defaultMaxFrameBytes}). */
+  readonly maxLineBytes?: number
+}
+
+const LF = 0x0a
+const CR = 0x0d
+
+/**
+ * Newline-delimited frames: each frame ends with `\n`; a `\r` before it is
+ * dropped. A line that grows past `maxLineBytes` without a terminator fails at
+ * once rather than being buffered further. Payloads must not contain `\n`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const lines = (options: LinesOptions = {}): Framing => {
+  const max = options.maxLineBytes ?? defaultMaxFrameBytes
+  const name = "lines"
+  const decoder = (): Decoder => {
+    // Bytes already searched for a terminator, so no byte is scanned twice.
+    let scanned = 0
+    return makeDecoder(name, (queue) => {
+      const at = queue.indexOf(LF, scanned)
+      if (at === -1) {
+        scanned = queue.available
+        // A trailing CR may still turn out to be part of a CRLF terminator.
+        const held = queue.available > 0 && queue.byteAt(queue.available - 1) === CR
+          ? queue.available - 1
+          : queue.available
+        if (held > max) {
+          return new FrameError({ reason: "FrameTooLarge", framing: name, size: held, limit: max })
+        }
+        return undefined
+      }
+      scanned = 0
+      const length = at > 0 && queue.byteAt(at - 1) === CR ? at - 1 : at
+      if (length > max) {
+        return new FrameError({ reason: "FrameTooLarge", framing: name, size: length, limit: max })
+      }
+      const frame = length === 0 ? new Uint8Array(0) : queue.take(length)
+      queue.skip(at + 1 - length)
+      return frame
+    }, max)
+  }
+
+  const encodeAll = (payloads: ReadonlyArray<Uint8Array>): Uint8Array | FrameError => {
+    let total = 0
+    for (const payload of payloads) {
+      if (payload.length > max) {
+        return new FrameError({ reason: "FrameTooLarge", framing: name, size: payload.length, limit: max })
+      }
+      if (payload.indexOf(LF) !== -1) {
+        return new FrameError({ reason: "Malformed", framing: name, size: payload.length, limit: max })
+      }
+      total += payload.length + 1
+    }
+    const out = new Uint8Array(total)
+    let at = 0
+    for (const payload of payloads) {
+      out.set(payload, at)
+      out[at + payload.length] = LF
+      at += payload.length + 1
+    }
+    return out
+  }
+
+  return { name, maxFrameBytes: max, decoder, encode: (payload) => encodeAll([payload]), encodeAll }
+}
+
+/**
+ * Size of the classic packet header.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const classicHeaderBytes = 16
+
+/**
+ * Largest classic packet: PktSize is a u16.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const classicMaxPacketBytes = 65535
+
+/**
+ * Options of the classic packet framing.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClassicOptions {
+  /** Largest packet accepted, header included (default and most 65535). */
+  readonly maxPacketBytes?: number
+}
+
+/**
+ * The classic binary packet framing (`protocols/classic-packet.md`): a frame is
+ * a whole packet, header included, its size read from the little-endian u16
+ * PktSize at offset 0. A PktSize under 16 is `Malformed`. `encode` takes whole
+ * packets (see `Classic.encodePacket`) and only checks their size field.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const classic = (options: ClassicOptions = {}): Framing => {
+  const max = Math.min(options.maxPacketBytes ?? classicMaxPacketBytes, classicMaxPacketBytes)
+  const name = "classic-packet"
+  const decoder = (): Decoder =>
+    makeDecoder(name, (queue) => {
+      if (queue.available < 2) return undefined
+      const size = queue.byteAt(0) | (queue.byteAt(1) << 8)
+      if (size < classicHeaderBytes) {
+        return new FrameError({ reason: "Malformed", framing: name, size, limit: max })
+      }
+      if (size > max) return new FrameError({ reason: "FrameTooLarge", framing: name, size, limit: max })
+      if (queue.available < size) return undefined
+      return queue.take(size)
+    }, max)
+
+  const check = (packet: Uint8Array): FrameError | undefined => {
+    const declared = packet.length >= 2 ? packet[0]! | (packet[1]! << 8) : 0
+    if (packet.length > max) {
+      return new FrameError({ reason: "FrameTooLarge", framing: name, size: packet.length, limit: max })
+    }
+    if (packet.length < classicHeaderBytes || declared !== packet.length) {
+      return new FrameError({ reason: "Malformed", framing: name, size: declared, limit: max })
+    }
+    return undefined
+  }
+
+  const encodeAll = (packets: ReadonlyArray<Uint8Array>): Uint8Array | FrameError => {
+    let total = 0
+    for (const packet of packets) {
+      const error = check(packet)
+      if (error) return error
+      total += packet.length
+    }
+    if (packets.length === 1) return packets[0]!
+    const out = new Uint8Array(total)
+    let at = 0
+    for (const packet of packets) {
+      out.set(packet, at)
+      at += packet.length
+    }
+    return out
+  }
+
+  return { name, maxFrameBytes: max, decoder, encode: (packet) => encodeAll([packet]), encodeAll }
+}

@@ -1,0 +1,101 @@
+/**
+ * A queue of byte chunks that hands out exact-length slices without ever
+ * re-concatenating what it holds: every byte is copied at most once, so
+ * decoding a stream costs O(bytes) however it is split.
+ *
+ * @internal
+ */
+export class ByteQueue {
+  private chunks: Array<Uint8Array> = []
+  private head = 0
+  private offset = 0
+  /** Bytes held and not yet taken. */
+  available = 0
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return
+    this.chunks.push(chunk)
+    this.available += chunk.length
+  }
+
+  /** The byte at `index` (0 = next unread byte); caller guarantees index < available. */
+  byteAt(index: number): number {
+    let i = this.head
+    let at = this.offset + index
+    while (at >= this.chunks[i]!.length) {
+      at -= this.chunks[i]!.length
+      i++
+    }
+    return this.chunks[i]![at]!
+  }
+
+  /**
+   * Takes `n` bytes (caller guarantees n <= available). Within one chunk this
+   * is a zero-copy view; across chunks the bytes are copied once.
+   */
+  take(n: number): Uint8Array {
+    const first = this.chunks[this.head]!
+    const rest = first.length - this.offset
+    if (n <= rest) {
+      const out = first.subarray(this.offset, this.offset + n)
+      this.advance(n)
+      return out
+    }
+    const out = new Uint8Array(n)
+    let written = 0
+    while (written < n) {
+      const chunk = this.chunks[this.head]!
+      const count = Math.min(n - written, chunk.length - this.offset)
+      out.set(chunk.subarray(this.offset, this.offset + count), written)
+      written += count
+      this.advance(count)
+    }
+    return out
+  }
+
+  /** Drops `n` bytes (caller guarantees n <= available). */
+  skip(n: number): void {
+    while (n > 0) {
+      const chunk = this.chunks[this.head]!
+      const count = Math.min(n, chunk.length - this.offset)
+      this.advance(count)
+      n -= count
+    }
+  }
+
+  /**
+   * Index (relative to the next unread byte) of the first `byte` at or after
+   * `from`, or -1. Uses the native `indexOf` of each chunk.
+   */
+  indexOf(byte: number, from: number): number {
+    let base = 0
+    let start = this.offset
+    for (let i = this.head; i < this.chunks.length; i++) {
+      const chunk = this.chunks[i]!
+      const size = chunk.length - start
+      if (from < base + size) {
+        const found = chunk.indexOf(byte, start + Math.max(0, from - base))
+        if (found !== -1) return base + found - start
+      }
+      base += size
+      start = 0
+    }
+    return -1
+  }
+
+  private advance(n: number): void {
+    this.offset += n
+    this.available -= n
+    if (this.offset === this.chunks[this.head]!.length) {
+      this.head++
+      this.offset = 0
+      if (this.head === this.chunks.length) {
+        this.chunks = []
+        this.head = 0
+      } else if (this.head >= 64) {
+        this.chunks = this.chunks.slice(this.head)
+        this.head = 0
+      }
+    }
+  }
+}
