@@ -1,0 +1,530 @@
+/**
+ * A connection: framed, decoded, heartbeated messages over an
+ * `@effect/platform` `Socket`. Its `run` is a scoped resource in which a
+ * reader, a writer and a heartbeat fiber run joined fail-fast in a
+ * `FiberSet`: the first failure interrupts the others, the socket is closed
+ * (destroyed outright unless the close was a deliberate, flushed one) and
+ * `run` fails with the typed reason.
+ *
+ * The hot path is synchronous: each TCP chunk is framed and decoded inside
+ * the socket's data callback, decoded messages are handed to the handler in
+ * batches (one fiber per burst, none while idle), and everything queued for
+ * the peer goes out as one socket write per writer turn.
+ *
+ * @since 0.1.0
+ */
+import * as Socket from "@effect/platform/Socket"
+import type * as Codec from "@tether/protocol/Codec"
+import { FrameError } from "@tether/protocol/Frame"
+import type * as Frame from "@tether/protocol/Frame"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import {
+  type ConnectionError,
+  DeadlineExceeded,
+  HeartbeatTimeout,
+  Kicked,
+  PeerClosed,
+  ProtocolError,
+  SlowConsumer
+} from "./ConnectionError.js"
+import type * as Heartbeat from "./Heartbeat.js"
+import * as Metrics from "./Metrics.js"
+
+/**
+ * What to do when a peer's outbound queue is full.
+ * - `disconnect`: close it with `SlowConsumer` (the default: one slow reader
+ *   must not hold up anyone else).
+ * - `backpressure`: `send` suspends until there is room. The non-suspending
+ *   path (`offer`, used by broadcast) still disconnects.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OverflowPolicy = "backpressure" | "disconnect"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutboundOptions {
+  /** Messages queued for the peer before the overflow policy applies (default 1024). */
+  readonly capacity?: number
+  readonly overflow?: OverflowPolicy
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<M> {
+  readonly framing: Frame.Framing
+  readonly codec: Codec.Codec<M>
+  readonly heartbeat?: Heartbeat.Policy
+  /** Required when the policy pings or answers pings. */
+  readonly dialect?: Heartbeat.Dialect<M>
+  readonly outbound?: OutboundOptions
+  /**
+   * Messages decoded but not yet handled before the connection fails with
+   * `ProtocolError("InboundOverflow")` (default 4096): a peer that writes
+   * faster than it is served cannot make the process buffer without bound.
+   */
+  readonly maxInbound?: number
+  /** A deadline from the start of `run`, e.g. for login; lift it with `clearDeadline`. */
+  readonly deadline?: { readonly after: Duration.DurationInput; readonly what: string }
+  /** Called once the socket is open (for a client: connected). */
+  readonly onOpen?: () => void
+  /** Largest number of bytes gathered into one socket write (default 1 MiB). */
+  readonly maxWriteBytes?: number
+}
+
+/**
+ * Default outbound capacity, in messages.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultOutboundCapacity = 1024
+
+/**
+ * Default inbound limit, in messages.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultMaxInbound = 4096
+
+/**
+ * Counters of one connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  framesIn: number
+  framesOut: number
+  bytesIn: number
+  bytesOut: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Connection<M> {
+  readonly id: number
+  /**
+   * Queue a message for the peer. Under `disconnect` a full queue closes the
+   * connection with `SlowConsumer` (and this fails with it); under
+   * `backpressure` it waits for room.
+   */
+  readonly send: (message: M) => Effect.Effect<void, SlowConsumer | Kicked | ProtocolError>
+  /** Queue without suspending; false (and the connection closes as a slow consumer) when full. */
+  readonly offer: (message: M) => boolean
+  /** `offer` for a payload encoded once for many connections (broadcast). */
+  readonly offerPayload: (payload: Uint8Array) => boolean
+  /**
+   * Close deliberately: stop handing input to the handler, write out what is
+   * queued, then end `run` with `Kicked { reason }` and close the socket.
+   */
+  readonly close: (reason: string) => void
+  /** Close at once with `error`: nothing more is written, the socket is destroyed. */
+  readonly abort: (error: ConnectionError) => void
+  /** Lift the deadline set with `options.deadline`. */
+  readonly clearDeadline: () => void
+  /** Stop handing input to the handler and wait until the handler in flight returns. */
+  readonly pauseInput: Effect.Effect<void>
+  /** Wait until every queued message has been written (or the connection ended). */
+  readonly flushed: Effect.Effect<void>
+  readonly run: <E, R>(
+    handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R>
+  ) => Effect.Effect<never, ConnectionError | E, R>
+  readonly stats: Readonly<Stats>
+  /** Messages queued for the peer and not yet written. */
+  readonly queued: () => number
+  readonly isOpen: () => boolean
+}
+
+let nextId = 1
+
+/**
+ * Wraps a socket. Nothing happens until `run`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <M>(socket: Socket.Socket, options: Options<M>): Effect.Effect<Connection<M>> =>
+  Effect.clockWith((clock) => Effect.sync(() => unsafeMake(socket, options, () => clock.unsafeCurrentTimeMillis())))
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: () => number): Connection<M> => {
+  const id = nextId++
+  const { codec, framing } = options
+  const policy = options.heartbeat
+  const dialect = options.dialect
+  if (policy && (policy.pinger !== undefined || policy.counts === "pong") && dialect === undefined) {
+    throw new Error(`heartbeat policy "${policy.name}" needs a dialect`)
+  }
+  const capacity = options.outbound?.capacity ?? defaultOutboundCapacity
+  const overflow = options.outbound?.overflow ?? "disconnect"
+  const maxInbound = options.maxInbound ?? defaultMaxInbound
+  const maxWriteBytes = options.maxWriteBytes ?? 1024 * 1024
+  const countsAny = policy?.counts !== "pong"
+  const answers = policy?.answers === true && dialect !== undefined
+  const stats: Stats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 }
+
+  // --- state shared by the data callback and the fibers (one JS thread) ---
+  let failure: ConnectionError | undefined
+  let fiberSet: FiberSet.FiberSet<unknown, unknown> | undefined
+  let closeRequested = false
+  let closing: Kicked | undefined
+  let open = false
+  let lastHeard = 0
+  let lastPong = 0
+  let deadlineAt: number | undefined
+  // inbound: decoded messages not yet handed to the handler
+  let inbound: Array<M> = []
+  let handling = false
+  let paused = false
+  let idleWaiters: Array<() => void> = []
+  // outbound: encoded payloads not yet written
+  let outbound: Array<Uint8Array> = []
+  let wakeWriter: (() => void) | undefined
+  let writing = false
+  let roomWaiters: Array<() => void> = []
+  let flushWaiters: Array<() => void> = []
+
+  const fail = (error: ConnectionError): void => {
+    if (failure !== undefined) return
+    failure = error
+    if (fiberSet !== undefined) Deferred.unsafeDone(fiberSet.deferred, Exit.fail(error))
+    releaseWaiters()
+  }
+
+  const releaseWaiters = () => {
+    const waiters = roomWaiters.concat(flushWaiters, idleWaiters)
+    roomWaiters = []
+    flushWaiters = []
+    idleWaiters = []
+    for (const w of waiters) w()
+  }
+
+  const enqueue = (payload: Uint8Array): boolean => {
+    if (failure !== undefined || closing !== undefined) return false
+    if (outbound.length >= capacity) {
+      fail(new SlowConsumer({ queued: outbound.length, capacity }))
+      return false
+    }
+    outbound.push(payload)
+    if (wakeWriter !== undefined) {
+      const wake = wakeWriter
+      wakeWriter = undefined
+      wake()
+    }
+    return true
+  }
+
+  const encode = (message: M): Uint8Array | ProtocolError => {
+    const payload = codec.encode(message)
+    return payload instanceof Uint8Array
+      ? payload
+      : new ProtocolError({ reason: "EncodeFailed", detail: payload.message })
+  }
+
+  const offer = (message: M): boolean => {
+    const payload = encode(message)
+    return payload instanceof Uint8Array && enqueue(payload)
+  }
+
+  const waitFor = (register: (resume: () => void) => void) =>
+    Effect.async<void>((resume) => {
+      let done = false
+      register(() => {
+        if (!done) {
+          done = true
+          resume(Effect.void)
+        }
+      })
+      return Effect.sync(() => {
+        done = true
+      })
+    })
+
+  const closedError = (): SlowConsumer | Kicked | ProtocolError =>
+    failure !== undefined && failure._tag === "SlowConsumer"
+      ? failure
+      : closing ?? new Kicked({ reason: failure ? failure.message : "connection closed" })
+
+  const send = (message: M): Effect.Effect<void, SlowConsumer | Kicked | ProtocolError> =>
+    Effect.suspend(() => {
+      const payload = encode(message)
+      if (!(payload instanceof Uint8Array)) return Effect.fail(payload)
+      const attempt = (): Effect.Effect<void, SlowConsumer | Kicked | ProtocolError> => {
+        if (failure !== undefined || closing !== undefined) return Effect.fail(closedError())
+        if (overflow === "backpressure" && outbound.length >= capacity) {
+          return Effect.flatMap(waitFor((resume) => roomWaiters.push(resume)), attempt)
+        }
+        return enqueue(payload) ? Effect.void : Effect.fail(closedError())
+      }
+      return attempt()
+    })
+
+  // --- reader: runs synchronously in the socket's data callback ---
+  let decoder: Frame.Decoder | undefined
+  let startHandler: ((effect: Effect.Effect<void, unknown, any>) => Fiber.RuntimeFiber<void, unknown>) | undefined
+  let handleLoop: Effect.Effect<void, unknown, any> | undefined
+
+  const onData = (chunk: Uint8Array): void => {
+    if (failure !== undefined) return
+    stats.bytesIn += chunk.length
+    const frames = decoder!.push(chunk)
+    if (frames instanceof FrameError) return fail(frames)
+    if (frames.length === 0) return
+    stats.framesIn += frames.length
+    Metrics.framesIn.unsafeUpdate(frames.length, [])
+    Metrics.bytesIn.unsafeUpdate(chunk.length, [])
+    const at = now()
+    if (countsAny) lastHeard = at
+    for (let i = 0; i < frames.length; i++) {
+      const message = codec.decode(frames[i]!)
+      if (message instanceof Error) return fail(message as Codec.DecodeError)
+      if (dialect !== undefined) {
+        if (dialect.isPong(message)) {
+          lastPong = at
+          if (!countsAny) lastHeard = at
+        }
+        if (answers) {
+          const reply = dialect.replyTo(message)
+          if (reply !== undefined && !offer(reply)) return
+        }
+        if (dialect.isControl(message)) continue
+      }
+      inbound.push(message)
+    }
+    if (inbound.length > maxInbound) {
+      return fail(
+        new ProtocolError({
+          reason: "InboundOverflow",
+          detail: `${inbound.length} messages waiting to be handled (limit ${maxInbound})`
+        })
+      )
+    }
+    if (!handling && !paused && inbound.length > 0) {
+      handling = true
+      startHandler!(handleLoop!)
+    }
+  }
+
+  const handlerIdle = () => {
+    handling = false
+    const waiters = idleWaiters
+    idleWaiters = []
+    for (const w of waiters) w()
+  }
+
+  const makeHandleLoop = <E, R>(handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R>) => {
+    const loop: Effect.Effect<void, E, R> = Effect.suspend(() => {
+      if (paused || inbound.length === 0 || failure !== undefined) {
+        handlerIdle()
+        return Effect.void
+      }
+      const batch = inbound
+      inbound = []
+      return Effect.flatMap(handler(batch), () => loop)
+    })
+    return Effect.onInterrupt(loop, () => Effect.sync(handlerIdle))
+  }
+
+  const whenHandlerIdle = Effect.suspend(() =>
+    handling && failure === undefined ? waitFor((resume) => idleWaiters.push(resume)) : Effect.void
+  )
+
+  // --- writer: one socket write per turn, of everything queued ---
+  const writerLoop = (write: (chunk: Uint8Array | Socket.CloseEvent) => Effect.Effect<void, Socket.SocketError>) => {
+    const turn: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
+      if (outbound.length === 0) {
+        writing = false
+        const waiters = flushWaiters
+        flushWaiters = []
+        for (const w of waiters) w()
+        if (closing !== undefined) return Effect.fail(closing)
+        return Effect.flatMap(waitFor((resume) => (wakeWriter = resume)), () => turn)
+      }
+      writing = true
+      let batch: Array<Uint8Array>
+      let size = 0
+      let count = 0
+      while (count < outbound.length && (count === 0 || size + outbound[count]!.length <= maxWriteBytes)) {
+        size += outbound[count]!.length
+        count++
+      }
+      if (count === outbound.length) {
+        batch = outbound
+        outbound = []
+      } else {
+        batch = outbound.slice(0, count)
+        outbound = outbound.slice(count)
+      }
+      if (roomWaiters.length > 0) {
+        const waiters = roomWaiters
+        roomWaiters = []
+        for (const w of waiters) w()
+      }
+      const bytes = framing.encodeAll(batch)
+      if (bytes instanceof FrameError) return Effect.fail(bytes)
+      stats.framesOut += batch.length
+      stats.bytesOut += bytes.length
+      Metrics.framesOut.unsafeUpdate(batch.length, [])
+      Metrics.bytesOut.unsafeUpdate(bytes.length, [])
+      return Effect.flatMap(write(bytes), () => turn)
+    })
+    return turn
+  }
+
+  // --- heartbeat: pings on the policy's schedule, watches "last heard" and the deadline ---
+  const heartbeatLoop = (): Effect.Effect<void, ConnectionError> | undefined => {
+    const timeoutMs = policy?.timeoutMs
+    const pinger = policy?.pinger?.()
+    if (timeoutMs === undefined && pinger === undefined && deadlineAt === undefined) return undefined
+    let seq = 0
+    let lastPing: number | undefined
+    let nextPingAt = pinger !== undefined ? now() + pinger.first() : Infinity
+    const tick: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
+      const at = now()
+      if (timeoutMs !== undefined && at - lastHeard >= timeoutMs) {
+        Metrics.heartbeatTimeouts.unsafeUpdate(1, [])
+        return Effect.fail(new HeartbeatTimeout({ silentForMs: at - lastHeard, timeoutMs }))
+      }
+      if (deadlineAt !== undefined && at >= deadlineAt) {
+        return Effect.fail(
+          new DeadlineExceeded({ what: options.deadline!.what, afterMs: Duration.toMillis(options.deadline!.after) })
+        )
+      }
+      if (pinger !== undefined && at >= nextPingAt) {
+        const missed = lastPing !== undefined && lastPong < lastPing
+        // A full queue fails the connection inside offer; a closing one skips
+        // the ping but keeps watching liveness while it flushes.
+        offer(dialect!.ping(seq))
+        seq = (seq + 1) >>> 0
+        lastPing = at
+        nextPingAt = at + pinger.next(missed, at)
+      }
+      let wake = nextPingAt
+      if (timeoutMs !== undefined) wake = Math.min(wake, lastHeard + timeoutMs)
+      if (deadlineAt !== undefined) wake = Math.min(wake, deadlineAt)
+      if (wake === Infinity) return Effect.never
+      return Effect.flatMap(Effect.sleep(Math.max(0, wake - at)), () => tick)
+    })
+    return tick
+  }
+
+  const run = <E, R>(
+    handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R>
+  ): Effect.Effect<never, ConnectionError | E, R> =>
+    Effect.scoped(
+      Effect.gen(function*() {
+        const write = yield* socket.writer
+        const set = yield* FiberSet.make<unknown, unknown>()
+        fiberSet = set
+        const start = now()
+        lastHeard = start
+        lastPong = start
+        if (options.deadline !== undefined) deadlineAt = start + Duration.toMillis(options.deadline.after)
+        decoder = framing.decoder()
+        handleLoop = makeHandleLoop(handler)
+        startHandler = (yield* FiberSet.runtime(set)<R>()) as any
+        Metrics.connectionsActive.unsafeUpdate(1, [])
+        yield* Effect.addFinalizer(() => Effect.sync(() => Metrics.connectionsActive.unsafeUpdate(-1, [])))
+        if (failure !== undefined) return yield* Effect.fail(failure)
+
+        const reader = yield* FiberSet.run(
+          set,
+          socket.run(onData, {
+            onOpen: Effect.sync(() => {
+              open = true
+              options.onOpen?.()
+            })
+          }).pipe(
+            Effect.zipRight(whenHandlerIdle),
+            Effect.zipRight(Effect.suspend(() => Effect.fail(decoder!.end() ?? new PeerClosed())))
+          )
+        )
+        yield* FiberSet.run(set, writerLoop(write))
+        const heartbeat = heartbeatLoop()
+        if (heartbeat !== undefined) yield* FiberSet.run(set, heartbeat)
+
+        // Runs before the FiberSet closes: a connection that did not end by a
+        // deliberate, flushed close is destroyed outright, so a peer that does
+        // not read cannot keep it (and its buffers) alive.
+        yield* Effect.addFinalizer(() =>
+          Effect.suspend(() => {
+            const deliberate = closing !== undefined && failure === closing && outbound.length === 0
+            if (deliberate || !open || reader.unsafePoll() !== null) return Effect.void
+            return Effect.ignore(write(new Socket.CloseEvent(1000)))
+          })
+        )
+        yield* FiberSet.join(set)
+        return yield* Effect.die("unreachable: a connection's fibers never all succeed")
+      }).pipe(
+        Effect.tapErrorCause((cause) =>
+          Effect.sync(() => {
+            failure ??= Option.getOrElse(
+              Cause.failureOption(cause),
+              () => new Kicked({ reason: "interrupted" })
+            ) as ConnectionError
+            releaseWaiters()
+          })
+        )
+      )
+    ) as Effect.Effect<never, ConnectionError | E, R>
+
+  return {
+    id,
+    send,
+    offer,
+    offerPayload: enqueue,
+    close: (reason) => {
+      if (closeRequested || failure !== undefined) return
+      closeRequested = true
+      paused = true
+      // Let the handler in flight finish (and queue its replies) first.
+      const markClosing = () => {
+        if (failure !== undefined) return
+        closing = new Kicked({ reason })
+        if (wakeWriter !== undefined) {
+          const wake = wakeWriter
+          wakeWriter = undefined
+          wake()
+        }
+      }
+      if (handling) idleWaiters.push(markClosing)
+      else markClosing()
+    },
+    abort: fail,
+    clearDeadline: () => {
+      deadlineAt = undefined
+    },
+    pauseInput: Effect.suspend(() => {
+      paused = true
+      return whenHandlerIdle
+    }),
+    flushed: Effect.suspend(() =>
+      (outbound.length > 0 || writing) && failure === undefined
+        ? waitFor((resume) => flushWaiters.push(resume))
+        : Effect.void
+    ),
+    run,
+    stats,
+    queued: () => outbound.length,
+    isOpen: () => failure === undefined && !closeRequested
+  }
+}

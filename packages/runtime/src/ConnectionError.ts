@@ -1,0 +1,146 @@
+/**
+ * Why a connection ended. Every connection's `run` fails with exactly one of
+ * these (or a handler's own error): each carries what a log line needs.
+ *
+ * @since 0.1.0
+ */
+import type * as Socket from "@effect/platform/Socket"
+import type * as Codec from "@tether/protocol/Codec"
+import type * as Frame from "@tether/protocol/Frame"
+import * as Data from "effect/Data"
+
+/**
+ * Nothing (or, for pong-counting policies, no heartbeat) was heard from the
+ * peer for `timeoutMs`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HeartbeatTimeout extends Data.TaggedError("HeartbeatTimeout")<{
+  readonly silentForMs: number
+  readonly timeoutMs: number
+}> {
+  override get message(): string {
+    return `peer silent for ${this.silentForMs} ms (heartbeat timeout ${this.timeoutMs} ms)`
+  }
+}
+
+/**
+ * The peer does not read fast enough: its outbound queue was full.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SlowConsumer extends Data.TaggedError("SlowConsumer")<{
+  readonly queued: number
+  readonly capacity: number
+}> {
+  override get message(): string {
+    return `slow consumer: ${this.queued} messages queued (capacity ${this.capacity})`
+  }
+}
+
+/**
+ * The peer broke the protocol's rules above the framing and codec level
+ * (e.g. it sent faster than its messages could be handled, or a message that
+ * is not allowed at this point).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProtocolError extends Data.TaggedError("ProtocolError")<{
+  readonly reason: "InboundOverflow" | "UnexpectedMessage" | "EncodeFailed"
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `protocol error: ${this.reason}: ${this.detail}`
+  }
+}
+
+/**
+ * This side closed the connection on purpose: a kick, a shutdown, a refused
+ * login. Queued messages were flushed first.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Kicked extends Data.TaggedError("Kicked")<{
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `closed: ${this.reason}`
+  }
+}
+
+/**
+ * The peer closed the connection (FIN) between frames.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PeerClosed extends Data.TaggedError("PeerClosed")<{}> {
+  override get message(): string {
+    return "peer closed the connection"
+  }
+}
+
+/**
+ * A deadline set on the connection passed (e.g. no login within the login timeout).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DeadlineExceeded extends Data.TaggedError("DeadlineExceeded")<{
+  readonly what: string
+  readonly afterMs: number
+}> {
+  override get message(): string {
+    return `${this.what} did not happen within ${this.afterMs} ms`
+  }
+}
+
+/**
+ * Everything a connection's `run` can fail with, besides a handler's own errors.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ConnectionError =
+  | Socket.SocketError
+  | Frame.FrameError
+  | Codec.DecodeError
+  | HeartbeatTimeout
+  | SlowConsumer
+  | ProtocolError
+  | Kicked
+  | PeerClosed
+  | DeadlineExceeded
+
+/**
+ * A short, stable description of why a connection ended, for logs and `Left` notices.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const describe = (error: unknown): string => {
+  if (typeof error === "object" && error !== null && "_tag" in error) {
+    const tagged = error as { readonly _tag: string; readonly message?: string; readonly reason?: unknown }
+    switch (tagged._tag) {
+      case "HeartbeatTimeout":
+        return "heartbeat timeout"
+      case "PeerClosed":
+        return "quit"
+      case "Kicked":
+        return String(tagged.reason)
+      case "SlowConsumer":
+        return "slow consumer"
+      case "SocketError":
+        return "connection lost"
+      case "DeadlineExceeded":
+        return tagged.message ?? "deadline exceeded"
+      default:
+        return tagged.message ?? tagged._tag
+    }
+  }
+  return String(error)
+}

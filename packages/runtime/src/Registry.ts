@@ -1,0 +1,102 @@
+/**
+ * The registry of a server's live sessions: count, lookup by user, list,
+ * broadcast (encoded once, queued to each session without suspending) and
+ * kick.
+ *
+ * @since 0.1.0
+ */
+import type * as Codec from "@tether/protocol/Codec"
+import * as Effect from "effect/Effect"
+import * as MetricLabel from "effect/MetricLabel"
+import type * as Connection from "./Connection.js"
+import * as Metrics from "./Metrics.js"
+
+/**
+ * One logged-in (or, for servers without login, accepted) connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Session<M> {
+  readonly id: number
+  /** The user name the session logged in with; undefined before login or without a login step. */
+  readonly user: string | undefined
+  /** The peer's address, `host:port`, when the transport knows it. */
+  readonly remote: string
+  readonly connection: Connection.Connection<M>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Registry<M> {
+  readonly count: () => number
+  readonly get: (user: string) => Session<M> | undefined
+  readonly list: () => ReadonlyArray<Session<M>>
+  /**
+   * Encodes `message` once and queues it to every session (but `except`),
+   * without suspending: a session whose queue is full is closed as a slow
+   * consumer. Returns how many sessions it was queued to.
+   */
+  readonly broadcast: (message: M, options?: { readonly except?: Session<M> | undefined }) => Effect.Effect<number>
+  /** Sends the goodbye message (if the protocol has one), flushes, and closes. */
+  readonly kick: (session: Session<M>, reason: string) => Effect.Effect<void>
+  /** @internal */
+  readonly add: (session: Session<M>) => boolean
+  /** @internal */
+  readonly remove: (session: Session<M>) => void
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const unsafeMake = <M>(options: {
+  readonly codec: Codec.Codec<M>
+  readonly goodbye?: ((reason: string) => M | undefined) | undefined
+}): Registry<M> => {
+  const byId = new Map<number, Session<M>>()
+  const byUser = new Map<string, Session<M>>()
+
+  const broadcast = (message: M, opts?: { readonly except?: Session<M> | undefined }) =>
+    Effect.suspend(() => {
+      const payload = options.codec.encode(message)
+      if (!(payload instanceof Uint8Array)) return Effect.die(payload)
+      let delivered = 0
+      for (const session of byId.values()) {
+        if (session === opts?.except) continue
+        if (session.connection.offerPayload(payload)) delivered++
+      }
+      return Effect.succeed(delivered)
+    })
+
+  const kick = (session: Session<M>, reason: string) =>
+    Effect.sync(() => {
+      const bye = options.goodbye?.(reason)
+      if (bye !== undefined) session.connection.offer(bye)
+      session.connection.close(reason)
+      Metrics.kicks.unsafeUpdate(1, [MetricLabel.make("reason", reason)])
+    })
+
+  return {
+    count: () => byId.size,
+    get: (user) => byUser.get(user),
+    list: () => Array.from(byId.values()),
+    broadcast,
+    kick,
+    add: (session) => {
+      if (session.user !== undefined) {
+        if (byUser.has(session.user)) return false
+        byUser.set(session.user, session)
+      }
+      byId.set(session.id, session)
+      return true
+    },
+    remove: (session) => {
+      if (byId.get(session.id) !== session) return
+      byId.delete(session.id)
+      if (session.user !== undefined && byUser.get(session.user) === session) byUser.delete(session.user)
+    }
+  }
+}

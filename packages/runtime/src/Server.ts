@@ -1,0 +1,349 @@
+/**
+ * A Tether server on an `@effect/platform` `SocketServer`: one connection per
+ * accepted socket (forked in a `FiberMap`), an optional login step through
+ * the {@link Authenticator}, a connection limit, a {@link Registry.Registry}
+ * of live sessions, and a graceful drain when the server's scope closes.
+ *
+ * @since 0.1.0
+ */
+import * as SocketServer from "@effect/platform/SocketServer"
+import type * as Socket from "@effect/platform/Socket"
+import type * as Codec from "@tether/protocol/Codec"
+import type * as Frame from "@tether/protocol/Frame"
+import type * as Message from "@tether/protocol/Message"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberMap from "effect/FiberMap"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Connection from "./Connection.js"
+import * as ConnectionError from "./ConnectionError.js"
+import type * as Heartbeat from "./Heartbeat.js"
+import * as Metrics from "./Metrics.js"
+import * as Registry from "./Registry.js"
+
+/**
+ * Checks a user's credentials for the login step.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class Authenticator extends Context.Tag("@tether/runtime/Authenticator")<Authenticator, {
+  readonly authenticate: (user: string, password: string) => Effect.Effect<boolean>
+}>() {
+  /**
+   * Any user name with any non-empty password.
+   *
+   * @since 0.1.0
+   */
+  static readonly layerAnyone: Layer.Layer<Authenticator> = Layer.succeed(Authenticator, {
+    authenticate: (_user, password) => Effect.succeed(password.length > 0)
+  })
+
+  /**
+   * A fixed table of user -> password.
+   *
+   * @since 0.1.0
+   */
+  static readonly layerUsers = (users: Readonly<Record<string, string>>): Layer.Layer<Authenticator> =>
+    Layer.succeed(Authenticator, {
+      authenticate: (user, password) =>
+        Effect.succeed(Object.prototype.hasOwnProperty.call(users, user) && users[user] === password)
+    })
+}
+
+/**
+ * How a protocol logs in: which message carries credentials and how the
+ * answer looks. Status 0: session live; 5: invalid credentials, or the first
+ * message was not a login (the connection is then closed); 100: user already
+ * connected.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoginDialect<M> {
+  readonly credentials: (message: M) => { readonly user: string; readonly password: string } | undefined
+  readonly result: (status: Message.LoginStatus, reason?: string) => M
+}
+
+/**
+ * The login step of Tether's own protocol.
+ *
+ * @since 0.1.0
+ * @category dialects
+ */
+export const tetherLogin: LoginDialect<Message.Message> = {
+  credentials: (message) => message._tag === "Login" ? { user: message.user, password: message.password } : undefined,
+  result: (status, reason) =>
+    reason === undefined ? { _tag: "LoginResult", status } : { _tag: "LoginResult", status, reason }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<M, E, R> {
+  readonly framing: Frame.Framing
+  readonly codec: Codec.Codec<M>
+  readonly heartbeat?: Heartbeat.Policy
+  readonly dialect?: Heartbeat.Dialect<NoInfer<M>>
+  readonly outbound?: Connection.OutboundOptions
+  readonly maxInbound?: number
+  /** The login step; without it every connection is a session at once. */
+  readonly login?: LoginDialect<NoInfer<M>>
+  /** Time from accept to a successful login (default 10 s). */
+  readonly loginTimeout?: Duration.DurationInput
+  /** Connections beyond this many get `refuse(reason)` (if given) and are closed. */
+  readonly maxConnections?: number
+  readonly refuse?: (reason: string) => NoInfer<M> | undefined
+  /** The message sent to a session the server closes (kick, shutdown). */
+  readonly goodbye?: (reason: string) => NoInfer<M> | undefined
+  /** How long shutdown waits for handlers and queues (default 10 s) before interrupting. */
+  readonly drainTimeout?: Duration.DurationInput
+  /** Handles each message of a live session, in order. Its failure ends that session only. */
+  readonly handler: (session: Registry.Session<M>, message: M) => Effect.Effect<void, E, R>
+  readonly onJoin?: (session: Registry.Session<M>) => Effect.Effect<void, never, R>
+  readonly onLeave?: (session: Registry.Session<M>, reason: string) => Effect.Effect<void, never, R>
+  /** Describes the peer of an accepted socket (the Node layer supplies `host:port`). */
+  readonly peerAddress?: Effect.Effect<string>
+}
+
+/**
+ * Totals over the server's life.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  accepted: number
+  refused: number
+  closed: number
+  framesIn: number
+  framesOut: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Server<M> {
+  readonly address: SocketServer.Address
+  readonly registry: Registry.Registry<M>
+  /** Connections accepted and running, logged in or not. */
+  readonly connections: () => number
+  readonly stats: Readonly<Stats>
+}
+
+/**
+ * Default drain timeout: 10 s, as in the echo-server article.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultDrainTimeout: Duration.DurationInput = "10 seconds"
+
+/**
+ * Default login timeout.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultLoginTimeout: Duration.DurationInput = "10 seconds"
+
+const logExit = (exit: Exit.Exit<unknown, unknown>) => {
+  if (Exit.isSuccess(exit)) return Effect.void
+  if (Cause.isInterruptedOnly(exit.cause)) return Effect.logDebug("connection interrupted")
+  const error = Cause.failureOption(exit.cause)
+  if (Option.isNone(error)) return Effect.logError("connection died", exit.cause)
+  const tag = (error.value as { _tag?: string })._tag
+  const reason = ConnectionError.describe(error.value)
+  const quiet = tag === "PeerClosed" || tag === "Kicked"
+  return quiet
+    ? Effect.logInfo(`connection closed: ${reason}`)
+    : Effect.logWarning(`connection closed: ${reason}`).pipe(
+      Effect.annotateLogs({ error: tag ?? "unknown", detail: String((error.value as Error).message ?? error.value) })
+    )
+}
+
+/**
+ * Starts serving on the `SocketServer` in context. The server stops when the
+ * scope closes: it stops accepting, lets handlers in flight finish, sends
+ * each session the goodbye message, flushes every queue for up to
+ * `drainTimeout`, then interrupts what is left.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <M, E = never, R = never>(
+  options: Options<M, E, R>
+): Effect.Effect<Server<M>, never, SocketServer.SocketServer | Authenticator | Scope.Scope | R> =>
+  Effect.gen(function*() {
+    const socketServer = yield* SocketServer.SocketServer
+    const authenticator = yield* Authenticator
+    const registry = Registry.unsafeMake<M>({ codec: options.codec, goodbye: options.goodbye })
+    const sessions = yield* FiberMap.make<number>()
+    const live = new Set<Registry.Session<M>>()
+    const stats: Stats = { accepted: 0, refused: 0, closed: 0, framesIn: 0, framesOut: 0 }
+    const connectionOptions: Connection.Options<M> = {
+      framing: options.framing,
+      codec: options.codec,
+      ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
+      ...(options.dialect ? { dialect: options.dialect } : {}),
+      ...(options.outbound ? { outbound: options.outbound } : {}),
+      ...(options.maxInbound ? { maxInbound: options.maxInbound } : {}),
+      ...(options.login ? { deadline: { after: options.loginTimeout ?? defaultLoginTimeout, what: "login" } } : {})
+    }
+    const login = options.login
+
+    const runSession = (session: { id: number; user: string | undefined; remote: string; connection: Connection.Connection<M> }) => {
+      const connection = session.connection
+      const refuseLogin = (status: 5 | 100, reason: string) => {
+        if (login) connection.offer(login.result(status, reason))
+        connection.close(reason)
+      }
+      const handleOne = (message: M): Effect.Effect<void, E, R> => {
+        if (login !== undefined) {
+          const credentials = login.credentials(message)
+          if (session.user === undefined) {
+            if (credentials === undefined) {
+              refuseLogin(5, "the first message must be a login")
+              return Effect.void
+            }
+            return Effect.flatMap(authenticator.authenticate(credentials.user, credentials.password), (ok) => {
+              if (!connection.isOpen()) return Effect.void
+              if (!ok) {
+                refuseLogin(5, "invalid user name or password")
+                return Effect.void
+              }
+              session.user = credentials.user
+              if (!registry.add(session)) {
+                session.user = undefined
+                refuseLogin(100, "user already connected")
+                return Effect.void
+              }
+              connection.clearDeadline()
+              connection.offer(login.result(0))
+              return Effect.annotateLogs(
+                Effect.zipRight(Effect.logInfo("logged in"), options.onJoin ? options.onJoin(session) : Effect.void),
+                "user",
+                credentials.user
+              )
+            })
+          }
+          if (credentials !== undefined) {
+            connection.offer(login.result(100, "already logged in"))
+            return Effect.void
+          }
+        }
+        return options.handler(session, message)
+      }
+      const handleBatch = (batch: ReadonlyArray<M>): Effect.Effect<void, E, R> => {
+        let i = 0
+        const next: Effect.Effect<void, E, R> = Effect.suspend(() =>
+          i < batch.length && connection.isOpen() ? Effect.flatMap(handleOne(batch[i++]!), () => next) : Effect.void
+        )
+        return next
+      }
+      if (login === undefined) registry.add(session)
+      return connection.run(handleBatch).pipe(
+        Effect.onExit((exit) =>
+          Effect.gen(function*() {
+            const wasRegistered = registry.get(session.user ?? "") === session || login === undefined
+            registry.remove(session)
+            live.delete(session)
+            stats.closed++
+            stats.framesIn += connection.stats.framesIn
+            stats.framesOut += connection.stats.framesOut
+            yield* logExit(exit)
+            if (wasRegistered && session.user !== undefined && options.onLeave) {
+              const reason = Exit.isFailure(exit)
+                ? Option.match(Cause.failureOption(exit.cause), {
+                  onNone: () => "shutting down",
+                  onSome: ConnectionError.describe
+                })
+                : "quit"
+              yield* options.onLeave(session, reason)
+            }
+          }).pipe(Effect.annotateLogs("user", session.user ?? "-"))
+        ),
+        Effect.annotateLogs({ session: session.id, remote: session.remote })
+      )
+    }
+
+    const refuse = (socket: Socket.Socket, remote: string) =>
+      Effect.gen(function*() {
+        stats.refused++
+        Metrics.connectionsRefused.unsafeUpdate(1, [])
+        const connection = yield* Connection.make(socket, {
+          framing: options.framing,
+          codec: options.codec,
+          heartbeat: { name: "refusal", timeoutMs: 5_000, counts: "any", answers: false, pinger: undefined }
+        })
+        const reason = `too many connections (limit ${options.maxConnections})`
+        const message = options.refuse?.(reason)
+        if (message !== undefined) connection.offer(message)
+        connection.close(reason)
+        yield* Effect.logWarning(`refused connection: ${reason}`).pipe(Effect.annotateLogs("remote", remote))
+        yield* Effect.exit(connection.run(() => Effect.void))
+      })
+
+    const accept = (socket: Socket.Socket) =>
+      Effect.gen(function*() {
+        const remote = options.peerAddress ? yield* options.peerAddress : "unknown"
+        if (options.maxConnections !== undefined && live.size >= options.maxConnections) {
+          return yield* refuse(socket, remote)
+        }
+        stats.accepted++
+        Metrics.connectionsAccepted.unsafeUpdate(1, [])
+        const connection = yield* Connection.make(socket, connectionOptions)
+        const session = { id: connection.id, user: undefined as string | undefined, remote, connection }
+        live.add(session)
+        yield* FiberMap.run(sessions, session.id, runSession(session))
+      })
+
+    const acceptFiber = yield* Effect.forkScoped(
+      socketServer.run(accept).pipe(
+        Effect.catchAllCause((cause) => Effect.logError("accept loop failed", cause))
+      )
+    )
+
+    const drainTimeout = Duration.decode(options.drainTimeout ?? defaultDrainTimeout)
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* Fiber.interrupt(acceptFiber)
+        const open = Array.from(live)
+        if (open.length === 0) return
+        yield* Effect.logInfo(`draining ${open.length} connections (up to ${Duration.format(drainTimeout)})`)
+        const drain = Effect.gen(function*() {
+          // 1. Let handlers in flight finish: what they accepted is queued everywhere.
+          yield* Effect.forEach(open, (s) => s.connection.pauseInput, { concurrency: "unbounded", discard: true })
+          // 2. Say goodbye, flush every queue, close.
+          for (const session of open) {
+            const bye = options.goodbye?.("shutting down")
+            if (bye !== undefined) session.connection.offer(bye)
+            session.connection.close("shutting down")
+          }
+          yield* FiberMap.awaitEmpty(sessions)
+        })
+        // Finalizers run uninterruptibly: without `interruptible` the timeout
+        // could not stop a drain stuck behind a handler that never returns.
+        const finished = yield* Effect.timeout(Effect.interruptible(drain), drainTimeout).pipe(Effect.option)
+        if (Option.isNone(finished)) {
+          yield* Effect.logWarning(`drain timeout: interrupting ${live.size} connections`)
+        }
+        yield* FiberMap.clear(sessions)
+      })
+    )
+
+    return {
+      address: socketServer.address,
+      registry,
+      connections: () => live.size,
+      stats
+    }
+  })
