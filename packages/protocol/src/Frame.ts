@@ -91,7 +91,9 @@ const noFrames: ReadonlyArray<Uint8Array> = []
 const makeDecoder = (
   framing: string,
   step: (queue: ByteQueue) => Uint8Array | FrameError | undefined,
-  limit: number
+  limit: number,
+  /** Bytes of the current frame already consumed from the queue (e.g. its length field). */
+  consumed: () => number = () => 0
 ): Decoder => {
   const queue = new ByteQueue()
   let error: FrameError | undefined
@@ -114,13 +116,14 @@ const makeDecoder = (
     },
     end() {
       if (error !== undefined) return error
-      if (queue.available > 0) {
-        error = new FrameError({ reason: "Truncated", framing, size: queue.available, limit })
+      const left = queue.available + consumed()
+      if (left > 0) {
+        error = new FrameError({ reason: "Truncated", framing, size: left, limit })
         return error
       }
       return undefined
     },
-    buffered: () => queue.available
+    buffered: () => queue.available + consumed()
   }
 }
 
@@ -193,7 +196,7 @@ export const lengthPrefixed = (options: LengthPrefixedOptions = {}): Framing => 
       const frame = pending === 0 ? new Uint8Array(0) : queue.take(pending)
       pending = -1
       return frame
-    }, max)
+    }, max, () => (pending < 0 ? 0 : width))
   }
 
   const encodeAll = (payloads: ReadonlyArray<Uint8Array>): Uint8Array | FrameError => {

@@ -137,7 +137,7 @@ export type Login = typeof Login.Type
  */
 export const LoginResult = Schema.TaggedStruct("LoginResult", {
   status: LoginStatus,
-  reason: Schema.optional(Reason)
+  reason: Schema.optionalWith(Reason, { exact: true })
 })
 /**
  * @since 0.1.0

@@ -1,0 +1,113 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Codec from "@tether/protocol/Codec"
+import * as Frame from "@tether/protocol/Frame"
+import * as Message from "@tether/protocol/Message"
+import * as Arbitrary from "effect/Arbitrary"
+import * as FastCheck from "effect/FastCheck"
+
+const codecs: ReadonlyArray<Codec.Codec<Message.Message>> = [
+  Codec.json(Message.Message),
+  Codec.msgpack(Message.Message),
+  Codec.json(Message.Message, { trustedEncode: true }),
+  Codec.msgpack(Message.Message, { trustedEncode: true })
+]
+
+const messages = Arbitrary.make(Message.Message)
+const text = (s: string) => new TextEncoder().encode(s)
+
+describe("Tether codecs", () => {
+  for (const codec of codecs) {
+    it.prop(`${codec.name}: every message round-trips`, [messages], ([message]) => {
+      const payload = codec.encode(message)
+      assert.instanceOf(payload, Uint8Array)
+      assert.deepStrictEqual(codec.decode(payload as Uint8Array), message)
+    })
+
+    it.prop(`${codec.name}: garbage decodes to a message or a typed DecodeError, never a throw`, [
+      FastCheck.uint8Array({ maxLength: 300 })
+    ], ([bytes]) => {
+      const result = codec.decode(bytes)
+      if (result instanceof Error) assert.instanceOf(result, Codec.DecodeError)
+    })
+  }
+
+  it.prop("json and length-prefixed framing compose over any split", [
+    FastCheck.array(messages, { maxLength: 8 }),
+    FastCheck.array(FastCheck.nat(), { maxLength: 10 })
+  ], ([ms, cuts]) => {
+    const codec = codecs[0]!
+    const framing = Frame.lengthPrefixed()
+    const stream = framing.encodeAll(ms.map((m) => codec.encode(m) as Uint8Array)) as Uint8Array
+    const decoder = framing.decoder()
+    const out: Array<Message.Message> = []
+    let from = 0
+    for (const to of [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b).concat(stream.length)) {
+      for (const f of decoder.push(stream.subarray(from, to)) as Array<Uint8Array>) out.push(codec.decode(f) as Message.Message)
+      from = to
+    }
+    assert.deepStrictEqual(out, ms)
+  })
+
+  it("invalid JSON is InvalidJson", () => {
+    const result = Codec.json(Message.Message).decode(text("{\"_tag\":"))
+    assert.instanceOf(result, Codec.DecodeError)
+    if (result instanceof Codec.DecodeError) assert.strictEqual(result.reason, "InvalidJson")
+  })
+
+  it("an unknown _tag (or none) is UnknownType", () => {
+    const codec = Codec.json(Message.Message)
+    for (const bytes of [text("{\"_tag\":\"Launch\"}"), text("{}"), text("42"), text("null")]) {
+      const result = codec.decode(bytes)
+      assert.instanceOf(result, Codec.DecodeError)
+      if (result instanceof Codec.DecodeError) assert.strictEqual(result.reason, "UnknownType")
+    }
+  })
+
+  it("field limits are enforced by the Schemas: InvalidMessage", () => {
+    const codec = Codec.json(Message.Message)
+    const invalid = [
+      { _tag: "Login", user: "a".repeat(33), password: "pw" },
+      { _tag: "Login", user: "", password: "pw" },
+      { _tag: "Login", user: "alice", password: "" },
+      { _tag: "Login", user: "al\u0000ice", password: "pw" },
+      { _tag: "Say", id: 1, text: "x".repeat(16 * 1024 + 1) },
+      { _tag: "Ping", seq: -1 },
+      { _tag: "Ping", seq: 1.5 },
+      { _tag: "LoginResult", status: 7 }
+    ]
+    for (const message of invalid) {
+      const result = codec.decode(text(JSON.stringify(message)))
+      assert.instanceOf(result, Codec.DecodeError, JSON.stringify(message).slice(0, 60))
+      if (result instanceof Codec.DecodeError) assert.strictEqual(result.reason, "InvalidMessage")
+    }
+    const fine = codec.decode(text(JSON.stringify({ _tag: "Say", id: 1, text: "x".repeat(16 * 1024) })))
+    assert.notInstanceOf(fine, Codec.DecodeError)
+  })
+
+  it("encoding an invalid message is a typed EncodeError unless trusted", () => {
+    const bad = { _tag: "Login", user: "", password: "pw" } as Message.Message
+    assert.instanceOf(Codec.json(Message.Message).encode(bad), Codec.EncodeError)
+    assert.instanceOf(Codec.msgpack(Message.Message).encode(bad), Codec.EncodeError)
+  })
+
+  it("msgpack: a payload is not changed by encoding the next message", () => {
+    const codec = Codec.msgpack(Message.Message)
+    const first = codec.encode({ _tag: "Say", id: 1, text: "first" }) as Uint8Array
+    const copy = Uint8Array.from(first)
+    codec.encode({ _tag: "Say", id: 2, text: "second message, longer" })
+    assert.deepStrictEqual(first, copy)
+  })
+
+  it("the bytes codec is the identity", () => {
+    const frame = new Uint8Array([1, 2, 3])
+    assert.strictEqual(Codec.bytes.decode(frame), frame)
+    assert.strictEqual(Codec.bytes.encode(frame), frame)
+  })
+
+  it("tagsOf lists the union's tags", () => {
+    const tags = Codec.tagsOf(Message.Message)
+    assert.isTrue(tags.has("Login"))
+    assert.isTrue(tags.has("Failure"))
+    assert.strictEqual(tags.size, Message.Message.members.length)
+  })
+})

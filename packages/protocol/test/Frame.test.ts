@@ -1,0 +1,224 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Frame from "@tether/protocol/Frame"
+import * as FastCheck from "effect/FastCheck"
+
+/** Pushes `stream` cut at `cuts` and collects frames, or the error that stopped it. */
+const decodeSplit = (framing: Frame.Framing, stream: Uint8Array, cuts: ReadonlyArray<number>) => {
+  const decoder = framing.decoder()
+  const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b)
+  const frames: Array<Uint8Array> = []
+  let from = 0
+  for (const to of [...points, stream.length]) {
+    const out = decoder.push(stream.subarray(from, to))
+    if (out instanceof Frame.FrameError) return { frames, error: out }
+    // Copy: a frame may be a view of a pushed chunk.
+    for (const f of out) frames.push(Uint8Array.from(f))
+    from = to
+  }
+  return { frames, error: decoder.end() }
+}
+
+const concat = (chunks: ReadonlyArray<Uint8Array>) => {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}
+
+const encodeAll = (framing: Frame.Framing, payloads: ReadonlyArray<Uint8Array>) => {
+  const bytes = framing.encodeAll(payloads)
+  if (bytes instanceof Frame.FrameError) throw bytes
+  return bytes
+}
+
+const payloads = FastCheck.array(FastCheck.uint8Array({ maxLength: 300 }), { maxLength: 20 })
+const cuts = FastCheck.array(FastCheck.nat(), { maxLength: 30 })
+const lineBytes = FastCheck.uint8Array({ maxLength: 200 }).map((b) => b.map((x) => (x === 0x0a || x === 0x0d ? 0x20 : x)))
+
+const lengthFramings: ReadonlyArray<[string, Frame.Framing]> = [
+  ["u32be (default)", Frame.lengthPrefixed()],
+  ["u16le", Frame.lengthPrefixed({ lengthBytes: 2, byteOrder: "little" })],
+  ["u8", Frame.lengthPrefixed({ lengthBytes: 1, maxFrameBytes: 255 })]
+]
+
+describe("length-prefixed", () => {
+  for (const [name, framing] of lengthFramings) {
+    it.prop(`${name}: any split of the stream yields the same frames`, [payloads, cuts], ([ps, cs]) => {
+      const fitting = ps.map((p) => p.subarray(0, framing.maxFrameBytes))
+      const stream = encodeAll(framing, fitting)
+      const whole = decodeSplit(framing, stream, [])
+      const split = decodeSplit(framing, stream, cs)
+      assert.isUndefined(split.error)
+      assert.deepStrictEqual(split.frames, fitting)
+      assert.deepStrictEqual(split.frames, whole.frames)
+    })
+  }
+
+  it.prop("garbage gives frames or a typed FrameError, never a throw", [FastCheck.uint8Array({ maxLength: 2000 }), cuts], ([bytes, cs]) => {
+    for (const [, framing] of lengthFramings) {
+      const { error } = decodeSplit(framing, bytes, cs)
+      if (error !== undefined) assert.instanceOf(error, Frame.FrameError)
+    }
+  })
+
+  it("a 4 GiB declared length fails FrameTooLarge after the 4 header bytes", () => {
+    const decoder = Frame.lengthPrefixed().decoder()
+    const result = decoder.push(new Uint8Array([0xff, 0xff, 0xff, 0xff]))
+    assert.instanceOf(result, Frame.FrameError)
+    if (result instanceof Frame.FrameError) {
+      assert.strictEqual(result.reason, "FrameTooLarge")
+      assert.strictEqual(result.size, 0xffff_ffff)
+      assert.strictEqual(result.limit, 1024 * 1024)
+    }
+    assert.strictEqual(decoder.buffered(), 4, "nothing past the header was buffered or allocated")
+    // After an error the decoder keeps returning it.
+    assert.strictEqual(decoder.push(new Uint8Array([1, 2, 3])), result)
+    assert.strictEqual(decoder.end(), result)
+  })
+
+  it("one byte over the limit fails; exactly the limit passes", () => {
+    const framing = Frame.lengthPrefixed({ maxFrameBytes: 10 })
+    const ok = framing.decoder().push(encodeAll(framing, [new Uint8Array(10)]))
+    assert.deepStrictEqual(ok, [new Uint8Array(10)])
+    const tooBig = framing.decoder().push(new Uint8Array([0, 0, 0, 11]))
+    assert.instanceOf(tooBig, Frame.FrameError)
+    assert.instanceOf(framing.encode(new Uint8Array(11)), Frame.FrameError)
+  })
+
+  it("a header split at every byte position", () => {
+    const framing = Frame.lengthPrefixed()
+    const stream = encodeAll(framing, [new Uint8Array([1, 2, 3]), new Uint8Array([4])])
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const { error, frames } = decodeSplit(framing, stream, [cut])
+      assert.isUndefined(error)
+      assert.deepStrictEqual(frames, [new Uint8Array([1, 2, 3]), new Uint8Array([4])])
+    }
+    // And one byte at a time.
+    const decoder = framing.decoder()
+    const frames: Array<Uint8Array> = []
+    for (const byte of stream) frames.push(...(decoder.push(new Uint8Array([byte])) as Array<Uint8Array>))
+    assert.strictEqual(frames.length, 2)
+  })
+
+  it("an empty payload is a frame", () => {
+    const framing = Frame.lengthPrefixed()
+    assert.deepStrictEqual(framing.decoder().push(new Uint8Array([0, 0, 0, 0])), [new Uint8Array(0)])
+    assert.deepStrictEqual(framing.encode(new Uint8Array(0)), new Uint8Array([0, 0, 0, 0]))
+  })
+
+  it("a stream that ends inside a frame is Truncated", () => {
+    const decoder = Frame.lengthPrefixed().decoder()
+    assert.deepStrictEqual(decoder.push(new Uint8Array([0, 0, 0, 5, 1, 2])), [])
+    const error = decoder.end()
+    assert.instanceOf(error, Frame.FrameError)
+    assert.strictEqual(error?.reason, "Truncated")
+    assert.strictEqual(error?.size, 6)
+    assert.isUndefined(Frame.lengthPrefixed().decoder().end(), "an empty stream ends cleanly")
+  })
+
+  it("decoding is linear: a 4 MiB frame pushed in 1-byte-header + 4 KiB chunks", () => {
+    const framing = Frame.lengthPrefixed({ maxFrameBytes: 8 * 1024 * 1024 })
+    const payload = new Uint8Array(4 * 1024 * 1024).map((_, i) => i & 0xff)
+    const stream = encodeAll(framing, [payload])
+    const decoder = framing.decoder()
+    const frames: Array<Uint8Array> = []
+    for (let at = 0; at < stream.length; at += 4096) {
+      frames.push(...(decoder.push(stream.subarray(at, at + 4096)) as Array<Uint8Array>))
+    }
+    assert.strictEqual(frames.length, 1)
+    assert.deepStrictEqual(frames[0], payload)
+  })
+})
+
+describe("lines", () => {
+  const framing = Frame.lines({ maxLineBytes: 256 })
+
+  it.prop("any split of the stream yields the same lines", [FastCheck.array(lineBytes, { maxLength: 20 }), cuts], ([ls, cs]) => {
+    const stream = encodeAll(framing, ls)
+    const split = decodeSplit(framing, stream, cs)
+    assert.isUndefined(split.error)
+    assert.deepStrictEqual(split.frames, ls)
+  })
+
+  it.prop("CRLF terminators are tolerated under any split", [FastCheck.array(lineBytes, { maxLength: 10 }), cuts], ([ls, cs]) => {
+    const stream = concat(ls.flatMap((l) => [l, new Uint8Array([0x0d, 0x0a])]))
+    const split = decodeSplit(framing, stream, cs)
+    assert.isUndefined(split.error)
+    assert.deepStrictEqual(split.frames, ls)
+  })
+
+  it.prop("garbage gives lines or a typed FrameError, never a throw", [FastCheck.uint8Array({ maxLength: 2000 }), cuts], ([bytes, cs]) => {
+    const { error } = decodeSplit(framing, bytes, cs)
+    if (error !== undefined) assert.instanceOf(error, Frame.FrameError)
+  })
+
+  it("an empty line is a frame", () => {
+    assert.deepStrictEqual(framing.decoder().push(new TextEncoder().encode("\n\r\n")), [new Uint8Array(0), new Uint8Array(0)])
+  })
+
+  it("a line longer than maxLineBytes fails at once, before its newline arrives", () => {
+    const decoder = framing.decoder()
+    assert.deepStrictEqual(decoder.push(new Uint8Array(200).fill(0x61)), [])
+    const result = decoder.push(new Uint8Array(57).fill(0x61))
+    assert.instanceOf(result, Frame.FrameError)
+    if (result instanceof Frame.FrameError) assert.strictEqual(result.reason, "FrameTooLarge")
+  })
+
+  it("a final line without a newline is Truncated", () => {
+    const decoder = framing.decoder()
+    decoder.push(new TextEncoder().encode("hello\nwor"))
+    assert.strictEqual(decoder.end()?.reason, "Truncated")
+  })
+
+  it("refuses to encode a payload holding a newline", () => {
+    assert.instanceOf(framing.encode(new TextEncoder().encode("a\nb")), Frame.FrameError)
+  })
+})
+
+describe("classic", () => {
+  const framing = Frame.classic()
+  const packetOf = (body: number) => {
+    const size = 16 + body
+    const bytes = new Uint8Array(size)
+    bytes[0] = size & 0xff
+    bytes[1] = size >> 8
+    return bytes
+  }
+
+  it.prop("any split yields the same packets", [FastCheck.array(FastCheck.integer({ min: 0, max: 2000 }), { maxLength: 10 }), cuts], ([bodies, cs]) => {
+    const packets = bodies.map(packetOf)
+    const stream = encodeAll(framing, packets)
+    const split = decodeSplit(framing, stream, cs)
+    assert.isUndefined(split.error)
+    assert.deepStrictEqual(split.frames, packets)
+  })
+
+  it.prop("garbage gives packets or a typed FrameError, never a throw", [FastCheck.uint8Array({ maxLength: 2000 }), cuts], ([bytes, cs]) => {
+    const { error } = decodeSplit(framing, bytes, cs)
+    if (error !== undefined) assert.instanceOf(error, Frame.FrameError)
+  })
+
+  it("a PktSize under 16 is Malformed", () => {
+    const result = framing.decoder().push(new Uint8Array([15, 0]))
+    assert.instanceOf(result, Frame.FrameError)
+    if (result instanceof Frame.FrameError) assert.strictEqual(result.reason, "Malformed")
+  })
+
+  it("a PktSize over a lower limit fails at once, after 2 bytes", () => {
+    const result = Frame.classic({ maxPacketBytes: 1024 }).decoder().push(new Uint8Array([0xff, 0xff]))
+    assert.instanceOf(result, Frame.FrameError)
+    if (result instanceof Frame.FrameError) {
+      assert.strictEqual(result.reason, "FrameTooLarge")
+      assert.strictEqual(result.size, 65535)
+    }
+  })
+
+  it("a packet cut short at end of stream is Truncated", () => {
+    const decoder = framing.decoder()
+    decoder.push(packetOf(10).subarray(0, 20))
+    assert.strictEqual(decoder.end()?.reason, "Truncated")
+  })
+})
