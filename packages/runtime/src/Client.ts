@@ -267,7 +267,11 @@ export const make = <M>(options: Options<M>): Effect.Effect<Client<M>, never, Sc
           }
         })
         current = connection
-        if (options.login) connection.offer(options.login.message)
+        if (options.login) {
+          yield* connection.send(options.login.message).pipe(
+            Effect.mapError((error) => new LoginRefused({ status: -1, reason: `cannot send the login: ${error.message}` }))
+          )
+        }
         const handleOne = (message: M): Effect.Effect<void, LoginRefused> => {
           if (!loggedIn && options.login) {
             const result = options.login.result(message)

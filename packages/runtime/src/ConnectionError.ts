@@ -134,8 +134,12 @@ export const describe = (error: unknown): string => {
         return String(tagged.reason)
       case "SlowConsumer":
         return "slow consumer"
-      case "SocketError":
-        return "connection lost"
+      case "SocketError": {
+        const socketError = error as { readonly reason?: string; readonly cause?: { readonly code?: string; readonly message?: string } }
+        const detail = socketError.cause?.code ?? socketError.cause?.message
+        if (socketError.reason === "Open") return `cannot connect${detail ? ` (${detail})` : ""}`
+        return `connection lost${detail ? ` (${detail})` : ""}`
+      }
       case "DeadlineExceeded":
         return tagged.message ?? "deadline exceeded"
       default:

@@ -1,0 +1,171 @@
+/**
+ * The three server modes as scoped Effects over a `SocketServer` in context:
+ * chat (Tether protocol), echo (the benchmark's byte contract) and classic
+ * (the Go heartbeat demo's packets). `main.ts` only reads flags and wires
+ * layers; tests can run these in-process.
+ */
+import * as Classic from "@tether/protocol/Classic"
+import * as Codec from "@tether/protocol/Codec"
+import * as Frame from "@tether/protocol/Frame"
+import * as Message from "@tether/protocol/Message"
+import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as Server from "@tether/runtime/Server"
+import type * as SocketServer from "@effect/platform/SocketServer"
+import * as NodeTether from "@tether/node/NodeTether"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+
+/** What every mode shares. */
+export interface Common {
+  readonly heartbeatInterval: Duration.Duration | undefined
+  readonly heartbeatTimeout: Duration.Duration | undefined
+  readonly loginTimeout: Duration.Duration
+  readonly maxFrameBytes: number
+  readonly maxConnections: number | undefined
+  readonly drainTimeout: Duration.Duration
+}
+
+/** A running server, as the app reports it. */
+export interface Running {
+  readonly address: SocketServer.TcpAddress
+  readonly stats: Server.Stats
+}
+
+type Requirements = SocketServer.SocketServer | Server.Authenticator | Scope.Scope
+
+const tcp = (server: { readonly address: SocketServer.Address }) => server.address as SocketServer.TcpAddress
+
+const common = (options: Common) => ({
+  loginTimeout: options.loginTimeout,
+  drainTimeout: options.drainTimeout,
+  peerAddress: NodeTether.peerAddress,
+  ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {})
+})
+
+/** Chat: login, Say broadcast as Said to everyone else and acknowledged, Joined / Left, Who -> Present. */
+export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "adaptive" | "off" }): Effect.Effect<Running, never, Requirements> =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const interval = options.heartbeatInterval ?? Duration.seconds(5)
+    const timeout = options.heartbeatTimeout ?? Duration.seconds(17)
+    const heartbeat = options.heartbeat === "ping"
+      ? Heartbeat.ping({ interval, timeout })
+      : options.heartbeat === "idle"
+      ? Heartbeat.idle({ timeout })
+      : options.heartbeat === "adaptive"
+      ? Heartbeat.adaptive({ timeout, ...(options.heartbeatInterval ? { max: interval } : {}) })
+      : Heartbeat.off
+    let seq = 0
+    const server: Server.Server<Message.Message> = yield* Server.make<Message.Message>({
+      ...common(options),
+      framing: Frame.lengthPrefixed({ maxFrameBytes: options.maxFrameBytes }),
+      // Outgoing messages are built by this module from validated parts.
+      codec: Codec.json(Message.Message),
+      dialect: Heartbeat.tether,
+      heartbeat,
+      login: Server.tetherLogin,
+      refuse: (reason) => Message.Failure.make({ code: "TooManyConnections", message: reason }),
+      goodbye: (reason) => Message.Bye.make({ reason }),
+      onJoin: (session) => Effect.asVoid(server.registry.broadcast(Message.Joined.make({ user: session.user! }), { except: session })),
+      onLeave: (session, reason) =>
+        Effect.asVoid(server.registry.broadcast(Message.Left.make({ user: session.user!, reason: reason.slice(0, 256) }))),
+      handler: (session, message) => {
+        switch (message._tag) {
+          case "Say": {
+            const said = Message.Said.make({
+              from: session.user!,
+              text: message.text,
+              at: clock.unsafeCurrentTimeMillis(),
+              seq: seq = (seq + 1) >>> 0
+            })
+            // Queued to every other session before the Ack: an acknowledged line is never lost.
+            return server.registry.broadcast(said, { except: session }).pipe(
+              Effect.zipRight(session.connection.send(Message.Ack.make({ id: message.id }))),
+              Effect.ignore
+            )
+          }
+          case "Who":
+            return Effect.ignore(session.connection.send(Message.Present.make({
+              users: server.registry.list().flatMap((s) => (s.user === undefined ? [] : [s.user])).sort()
+            })))
+          case "Request":
+            return Effect.ignore(session.connection.send(Message.RequestFailed.make({
+              id: message.id,
+              code: "Unsupported",
+              message: "the chat server answers no requests"
+            })))
+          default:
+            return Effect.void
+        }
+      }
+    })
+    return { address: tcp(server), stats: server.stats }
+  })
+
+const PING = new TextEncoder().encode("PING")
+
+/**
+ * Echo: every frame back unchanged. With a heartbeat interval, a `PING`
+ * frame every interval; the peer's `PONG` (like any frame) counts as a sign
+ * of life and is not echoed; a peer silent for the timeout is closed.
+ */
+export const echo = (options: Common & { readonly framing: "length" | "lines" }): Effect.Effect<Running, never, Requirements> =>
+  Effect.gen(function*() {
+    const interval = options.heartbeatInterval
+    const timeout = options.heartbeatTimeout ?? (interval ? Duration.times(interval, 3) : undefined)
+    const heartbeat: Heartbeat.Policy = interval !== undefined && timeout !== undefined
+      ? { ...Heartbeat.ping({ interval, timeout }), answers: false }
+      : timeout !== undefined
+      ? { ...Heartbeat.idle({ timeout }), answers: false }
+      : Heartbeat.off
+    const server = yield* Server.make<Uint8Array>({
+      ...common(options),
+      framing: options.framing === "lines"
+        ? Frame.lines({ maxLineBytes: options.maxFrameBytes })
+        : Frame.lengthPrefixed({ maxFrameBytes: options.maxFrameBytes }),
+      codec: Codec.bytes,
+      dialect: { ...Heartbeat.bytes, ping: () => PING },
+      heartbeat,
+      outbound: { overflow: "backpressure" },
+      handler: (session, frame) => Effect.ignore(session.connection.send(frame))
+    })
+    return { address: tcp(server), stats: server.stats }
+  })
+
+/** The classic login step: a packet whose first message is a Login; answered with a LoginResponse. */
+export const classicLogin = (now: () => number): Server.LoginDialect<Classic.Packet> => ({
+  credentials: (packet) => {
+    const first = packet.messages[0]
+    return first._tag === "Login" ? { user: first.username, password: first.password } : undefined
+  },
+  result: (status) => Classic.packet(now(), { _tag: "LoginResponse", status })
+})
+
+/** Classic: the reference server of the Go heartbeat demo, byte for byte. */
+export const classic = (options: Common): Effect.Effect<Running, never, Requirements> =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
+    let port = 0
+    const server = yield* Server.make<Classic.Packet>({
+      ...common(options),
+      framing: Frame.classic({ maxPacketBytes: Math.min(options.maxFrameBytes, Frame.classicMaxPacketBytes) }),
+      codec: Classic.codec,
+      dialect: Heartbeat.classicDialect(now),
+      heartbeat: Heartbeat.classic({
+        ...(options.heartbeatInterval ? { interval: options.heartbeatInterval } : {}),
+        ...(options.heartbeatTimeout ? { timeout: options.heartbeatTimeout } : {})
+      }),
+      login: classicLogin(now),
+      handler: (session, packet) => {
+        const replies = packet.messages.flatMap((m): Array<Classic.Message> =>
+          m._tag === "ClientDemo" ? [{ _tag: "ServerDemo", addr: "127.0.0.1", port, remark: "server response: ok" }] : []
+        )
+        if (replies.length === 0) return Effect.void
+        return Effect.ignore(session.connection.send({ seq: 0, sendTime: now(), messages: replies as [Classic.Message, ...Array<Classic.Message>] }))
+      }
+    })
+    port = tcp(server).port
+    return { address: tcp(server), stats: server.stats }
+  })

@@ -1,0 +1,164 @@
+import { afterEach, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Classic from "@tether/protocol/Classic"
+import * as Frame from "@tether/protocol/Frame"
+import * as P from "./fixtures/Processes.js"
+
+beforeAll(P.assertBuilt)
+afterEach(P.killAll)
+
+const lengthFrame = (payload: string | Buffer) => {
+  const body = typeof payload === "string" ? Buffer.from(payload) : payload
+  const header = Buffer.alloc(4)
+  header.writeUInt32BE(body.length)
+  return Buffer.concat([header, body])
+}
+
+/** Splits length-prefixed frames out of everything received. */
+const frames = (bytes: Buffer): Array<string> => {
+  const out: Array<string> = []
+  const decoded = Frame.lengthPrefixed().decoder().push(bytes)
+  if (decoded instanceof Frame.FrameError) throw decoded
+  for (const f of decoded) out.push(Buffer.from(f).toString("utf8"))
+  return out
+}
+
+const classicPackets = (bytes: Buffer): Array<Classic.Packet> => {
+  const decoded = Frame.classic().decoder().push(bytes)
+  if (decoded instanceof Frame.FrameError) throw decoded
+  return decoded.map((f) => {
+    const p = Classic.decodePacket(f)
+    if (p instanceof Error) throw p
+    return p
+  })
+}
+
+describe("tether-server chat mode with tether-client", () => {
+  it("two scripted clients chat through the server; SIGTERM drains and exits 0", async () => {
+    const { port, server } = await P.startServer(["--log-format", "json"])
+    // carol stays connected (stdin open) and prints what others say.
+    const carol = P.start(P.clientBin, ["--port", String(port), "--user", "carol"])
+    await server.waitFor(/"message":"logged in".*"user":"carol"/)
+    const alice = P.start(P.clientBin, ["--port", String(port), "--user", "alice", "--say", "hello carol"])
+    assert.strictEqual(await alice.exited(), 0, alice.output())
+    await carol.waitFor(/<alice> hello carol/)
+    // Lines piped on stdin are said one by one; the client exits after the last is accepted.
+    const bob = P.start(P.clientBin, ["--port", String(port), "--user", "bob"])
+    bob.proc.stdin.end("one\ntwo\n")
+    assert.strictEqual(await bob.exited(), 0, bob.output())
+    await carol.waitFor(/<bob> one[\s\S]*<bob> two/)
+    assert.notMatch(carol.output(), /<carol>/)
+
+    server.proc.kill("SIGTERM")
+    assert.strictEqual(await server.exited(), 0)
+    assert.match(server.output(), /"message":"stopped: \d+ sessions closed, \d+ messages delivered/)
+    await carol.waitFor(/server closing the session: shutting down/)
+    carol.proc.stdin.end()
+    await carol.exited()
+  })
+
+  it("exit codes say what failed: login refused 3, could not connect 4, bad flags 2", async () => {
+    const { port, server } = await P.startServer(["--log-format", "json"])
+    P.start(P.clientBin, ["--port", String(port), "--user", "dup"])
+    await server.waitFor(/"message":"logged in".*"user":"dup"/)
+    const inUse = P.start(P.clientBin, ["--port", String(port), "--user", "dup", "--say", "hi"])
+    assert.strictEqual(await inUse.exited(), 3, inUse.output())
+    assert.match(inUse.output(), /login refused: user already connected/)
+    const empty = P.start(P.clientBin, ["--port", String(port), "--user", "x", "--password", "", "--say", "hi"])
+    assert.strictEqual(await empty.exited(), 3, empty.output())
+    assert.match(empty.output(), /login refused/)
+    const nobody = P.start(P.clientBin, ["--port", "1", "--user", "x", "--say", "hi"])
+    assert.strictEqual(await nobody.exited(), 4)
+    assert.match(nobody.output(), /could not connect/)
+    const bad = P.start(P.serverBin, ["--heartbeat-timeout", "soon"])
+    assert.strictEqual(await bad.exited(), 2)
+    assert.match(bad.output(), /not a duration/)
+  })
+
+  it("max connections: the extra connection gets a refusal, the admitted ones carry on", async () => {
+    const { port, server } = await P.startServer(["--max-connections", "1", "--log-format", "json"])
+    const first = P.start(P.clientBin, ["--port", String(port), "--user", "first"])
+    await server.waitFor(/"message":"logged in".*"user":"first"/)
+    const extra = await P.rawClient(port)
+    await extra.closed
+    assert.match(frames(extra.received()).join("\n"), /"_tag":"Failure".*TooManyConnections/)
+    first.proc.stdin.end("still here\n")
+    assert.strictEqual(await first.exited(), 0, first.output())
+  })
+})
+
+describe("tether-server classic mode", () => {
+  it("the classic client logs in and gets ServerDemos; a mute client is kicked by the heartbeat", async () => {
+    const { port } = await P.startServer(["--mode", "classic", "--heartbeat-interval", "200ms", "--heartbeat-timeout", "600ms"])
+    const client = P.start(P.clientBin, ["--mode", "classic", "--port", String(port), "--count", "1"])
+    assert.strictEqual(await client.exited(6000), 0, client.output())
+    assert.match(client.output(), new RegExp(`ServerDemo addr=127\\.0\\.0\\.1 port=${port} remark="server response: ok"`))
+
+    // A peer that logs in and then never answers a HeartBeat.
+    const mute = await P.rawClient(port)
+    mute.socket.write(Classic.encodePacket(Classic.packet(Date.now(), { _tag: "Login", username: "mayee", password: "mayee" })) as Uint8Array)
+    const lifetime = await mute.closed
+    const packets = classicPackets(mute.received())
+    assert.deepStrictEqual(packets[0]?.messages, [{ _tag: "LoginResponse", status: 0 }])
+    assert.isTrue(packets.slice(1).every((p) => p.messages[0]._tag === "HeartBeat"))
+    assert.isAtLeast(lifetime, 550, "not kicked before the timeout")
+    assert.isBelow(lifetime, 3000)
+  })
+
+  it("a wrong password gets status 5 and a close; the client exits non-zero", async () => {
+    const { port } = await P.startServer(["--mode", "classic"])
+    const client = P.start(P.clientBin, ["--mode", "classic", "--port", String(port), "--password", "wrong"])
+    assert.strictEqual(await client.exited(), 3)
+    assert.match(client.output(), /login refused \(status 5\)/)
+    const raw = await P.rawClient(port)
+    raw.socket.write(Classic.encodePacket(Classic.packet(0, { _tag: "ClientDemo" })) as Uint8Array)
+    await raw.closed
+    assert.deepStrictEqual(classicPackets(raw.received())[0]?.messages, [{ _tag: "LoginResponse", status: 5 }])
+  })
+
+  it("a malformed packet closes the connection with a log line", async () => {
+    const { port, server } = await P.startServer(["--mode", "classic"])
+    const raw = await P.rawClient(port)
+    raw.socket.write(Buffer.from([4, 0, 1, 0]))
+    await raw.closed
+    await server.waitFor(/connection closed: .*(malformed|Malformed)/)
+  })
+})
+
+describe("tether-server echo mode", () => {
+  it("echoes frames, pings with PING, does not echo PONG, and closes a silent peer", async () => {
+    const { port } = await P.startServer(["--mode", "echo", "--heartbeat-interval", "100ms", "--heartbeat-timeout", "400ms"])
+    const peer = await P.rawClient(port)
+    peer.socket.write(lengthFrame("hello"))
+    await P.eventually(() => frames(peer.received()).includes("hello"), 2000, "the echo")
+    await P.eventually(() => frames(peer.received()).includes("PING"), 2000, "a PING")
+    peer.socket.write(Buffer.concat([lengthFrame("PONG"), lengthFrame("after pong")]))
+    await P.eventually(() => frames(peer.received()).includes("after pong"), 2000, "the second echo")
+    assert.notInclude(frames(peer.received()), "PONG")
+    // Then silence: closed after the timeout.
+    const lifetime = await peer.closed
+    assert.isBelow(lifetime, 3000)
+  })
+
+  it("without heartbeat flags there are no pings; a declared length over 1 MiB closes the connection", async () => {
+    const { port } = await P.startServer(["--mode", "echo"])
+    const peer = await P.rawClient(port)
+    peer.socket.write(lengthFrame(Buffer.alloc(1024 * 1024, 7)))
+    await P.eventually(() => peer.received().length === 4 + 1024 * 1024, 3000, "the 1 MiB echo")
+    const header = Buffer.alloc(4)
+    header.writeUInt32BE(1024 * 1024 + 1)
+    peer.socket.write(header)
+    await peer.closed
+    assert.notInclude(frames(peer.received()).map((f) => f.slice(0, 4)), "PING")
+  })
+
+  it("--framing lines echoes lines and uses PING/PONG lines", async () => {
+    const { port } = await P.startServer(["--mode", "echo", "--framing", "lines", "--heartbeat-interval", "100ms"])
+    const peer = await P.rawClient(port)
+    peer.socket.write("hello\r\nPONG\nworld\n")
+    await P.eventually(() => peer.received().toString().includes("world\n"), 2000, "the echoes")
+    const lines = peer.received().toString().split("\n")
+    assert.include(lines, "hello")
+    assert.notInclude(lines, "PONG")
+    await P.eventually(() => peer.received().toString().includes("PING\n"), 2000, "a PING line")
+  })
+})
