@@ -1,0 +1,163 @@
+/**
+ * Load generator using only node:net, speaking the echo contract (u32 BE
+ * length + payload; answers `PING` with `PONG`). Every loop is bounded in
+ * count and time. Prints one JSON line of results.
+ *
+ *   idle       --conns C --hold MS             hold C connections answering pings; report survivors
+ *   throughput --conns C --depth D --size B --duration MS   echo frames, D in flight per connection
+ *   latency    --size B --count N               ping-pong one frame at a time; p50/p90/p99/max in us
+ *   kick       --conns C --wait MS              connect C silent peers; report how long until each is closed
+ */
+import * as net from "node:net"
+
+const arg = (name: string, fallback: number): number => {
+  const at = process.argv.indexOf(`--${name}`)
+  return at === -1 ? fallback : Number(process.argv[at + 1])
+}
+const mode = process.argv[2]
+const port = arg("port", 0)
+const PONG = Buffer.from([0, 0, 0, 4, 0x50, 0x4f, 0x4e, 0x47])
+
+const frame = (size: number) => {
+  const out = Buffer.alloc(4 + size, 0x61)
+  out.writeUInt32BE(size)
+  return out
+}
+
+/** Calls onFrame for each complete frame; answers PINGs. */
+const reader = (socket: net.Socket, onFrame: (length: number) => void, answerPings = true) => {
+  let pending: Buffer | undefined
+  socket.on("data", (chunk: Buffer) => {
+    const buf = pending ? Buffer.concat([pending, chunk]) : chunk
+    let at = 0
+    while (buf.length - at >= 4) {
+      const length = buf.readUInt32BE(at)
+      if (buf.length - at - 4 < length) break
+      const isPing = length === 4 && buf[at + 4] === 0x50 && buf[at + 5] === 0x49
+      if (isPing) {
+        if (answerPings) socket.write(PONG)
+      } else onFrame(length)
+      at += 4 + length
+    }
+    pending = at < buf.length ? buf.subarray(at) : undefined
+  })
+}
+
+const connect = (onOpen?: (socket: net.Socket) => void): Promise<net.Socket> =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port, noDelay: true })
+    socket.once("connect", () => {
+      onOpen?.(socket)
+      resolve(socket)
+    })
+    socket.once("error", reject)
+  })
+
+const connectMany = async (count: number, onOpen?: (socket: net.Socket) => void): Promise<Array<net.Socket>> => {
+  const sockets: Array<net.Socket> = []
+  for (let i = 0; i < count; i += 200) {
+    sockets.push(...(await Promise.all(Array.from({ length: Math.min(200, count - i) }, () => connect(onOpen)))))
+  }
+  return sockets
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+const main = async () => {
+  switch (mode) {
+    case "idle": {
+      const conns = arg("conns", 1000)
+      let alive = 0
+      // Answer pings from the moment each connection opens, not after the ramp.
+      const sockets = await connectMany(conns, (s) => {
+        alive++
+        s.on("error", () => {})
+        s.on("close", () => alive--)
+        reader(s, () => {})
+      })
+      // Tell the caller when all are connected, then hold.
+      console.log(JSON.stringify({ event: "connected", conns: sockets.length }))
+      await sleep(arg("hold", 5000))
+      console.log(JSON.stringify({ mode, conns, alive }))
+      for (const s of sockets) s.destroy()
+      break
+    }
+    case "throughput": {
+      const conns = arg("conns", 50)
+      const depth = arg("depth", 32)
+      const size = arg("size", 64)
+      const duration = arg("duration", 3000)
+      const payload = frame(size)
+      const sockets = await connectMany(conns)
+      let frames = 0
+      let running = true
+      for (const s of sockets) {
+        s.on("error", () => {})
+        reader(s, () => {
+          frames++
+          if (running) s.write(payload)
+        })
+        s.write(Buffer.concat(Array.from({ length: depth }, () => payload)))
+      }
+      await sleep(500) // warm-up
+      const start = frames
+      const t0 = process.hrtime.bigint()
+      await sleep(duration)
+      const elapsed = Number(process.hrtime.bigint() - t0) / 1e9
+      const count = frames - start
+      running = false
+      console.log(JSON.stringify({ mode, conns, depth, size, framesPerSec: count / elapsed, mbPerSec: (count * size) / elapsed / 1e6 }))
+      for (const s of sockets) s.destroy()
+      break
+    }
+    case "latency": {
+      const size = arg("size", 64)
+      const count = arg("count", 20000)
+      const payload = frame(size)
+      const socket = await connect()
+      const samples: Array<number> = []
+      let sentAt = 0n
+      await new Promise<void>((done) => {
+        reader(socket, () => {
+          samples.push(Number(process.hrtime.bigint() - sentAt) / 1000)
+          if (samples.length >= count) return done()
+          sentAt = process.hrtime.bigint()
+          socket.write(payload)
+        })
+        sentAt = process.hrtime.bigint()
+        socket.write(payload)
+      })
+      const sorted = samples.slice(1000).sort((a, b) => a - b) // drop warm-up
+      const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
+      console.log(JSON.stringify({ mode, size, count: sorted.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted.at(-1) }))
+      socket.destroy()
+      break
+    }
+    case "kick": {
+      const conns = arg("conns", 100)
+      const wait = arg("wait", 5000)
+      const sockets = await connectMany(conns)
+      const t0 = Date.now()
+      const closedAfter: Array<number> = []
+      for (const s of sockets) {
+        s.on("error", () => {})
+        reader(s, () => {}, false)
+        s.on("close", () => closedAfter.push(Date.now() - t0))
+      }
+      const until = Date.now() + wait
+      while (closedAfter.length < conns && Date.now() < until) await sleep(10)
+      closedAfter.sort((a, b) => a - b)
+      console.log(JSON.stringify({ mode, conns, closed: closedAfter.length, min: closedAfter[0], median: closedAfter[Math.floor(closedAfter.length / 2)], max: closedAfter.at(-1) }))
+      for (const s of sockets) s.destroy()
+      break
+    }
+    default:
+      console.error("usage: loadgen idle|throughput|latency|kick --port N [...]")
+      process.exit(2)
+  }
+}
+
+main().then(() => process.exit(0), (error) => {
+  console.error(String(error))
+  process.exit(1)
+})
