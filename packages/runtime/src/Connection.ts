@@ -76,6 +76,8 @@ export interface Options<M> {
    * faster than it is served cannot make the process buffer without bound.
    */
   readonly maxInbound?: number
+  /** The same bound in payload bytes (default 8 MiB). */
+  readonly maxInboundBytes?: number
   /** A deadline from the start of `run`, e.g. for login; lift it with `clearDeadline`. */
   readonly deadline?: { readonly after: Duration.DurationInput; readonly what: string }
   /** Called once the socket is open (for a client: connected). */
@@ -177,6 +179,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
   const capacity = options.outbound?.capacity ?? defaultOutboundCapacity
   const overflow = options.outbound?.overflow ?? "disconnect"
   const maxInbound = options.maxInbound ?? defaultMaxInbound
+  const maxInboundBytes = options.maxInboundBytes ?? 8 * 1024 * 1024
   const maxWriteBytes = options.maxWriteBytes ?? 1024 * 1024
   const countsAny = policy?.counts !== "pong"
   const answers = policy?.answers === true && dialect !== undefined
@@ -193,6 +196,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
   let deadlineAt: number | undefined
   // inbound: decoded messages not yet handed to the handler
   let inbound: Array<M> = []
+  let inboundBytes = 0
   let handling = false
   let paused = false
   let idleWaiters: Array<() => void> = []
@@ -295,6 +299,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
     const at = now()
     if (countsAny) lastHeard = at
     for (let i = 0; i < frames.length; i++) {
+      inboundBytes += frames[i]!.length
       const message = codec.decode(frames[i]!)
       if (message instanceof Error) return fail(message as Codec.DecodeError)
       if (dialect !== undefined) {
@@ -310,14 +315,15 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
       }
       inbound.push(message)
     }
-    if (inbound.length > maxInbound) {
+    if (inbound.length > maxInbound || inboundBytes > maxInboundBytes) {
       return fail(
         new ProtocolError({
           reason: "InboundOverflow",
-          detail: `${inbound.length} messages waiting to be handled (limit ${maxInbound})`
+          detail: `${inbound.length} messages (${inboundBytes} bytes) waiting to be handled (limits ${maxInbound}, ${maxInboundBytes} bytes)`
         })
       )
     }
+    if (inbound.length === 0) inboundBytes = 0
     if (!handling && !paused && inbound.length > 0) {
       handling = true
       startHandler!(handleLoop!)
@@ -339,6 +345,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
       }
       const batch = inbound
       inbound = []
+      inboundBytes = 0
       return Effect.flatMap(handler(batch), () => loop)
     })
     return Effect.onInterrupt(loop, () => Effect.sync(handlerIdle))

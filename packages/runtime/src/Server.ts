@@ -94,6 +94,7 @@ export interface Options<M, E, R> {
   readonly dialect?: Heartbeat.Dialect<NoInfer<M>>
   readonly outbound?: Connection.OutboundOptions
   readonly maxInbound?: number
+  readonly maxInboundBytes?: number
   /** The login step; without it every connection is a session at once. */
   readonly login?: LoginDialect<NoInfer<M>>
   /** Time from accept to a successful login (default 10 s). */
@@ -196,6 +197,7 @@ export const make = <M, E = never, R = never>(
       ...(options.dialect ? { dialect: options.dialect } : {}),
       ...(options.outbound ? { outbound: options.outbound } : {}),
       ...(options.maxInbound ? { maxInbound: options.maxInbound } : {}),
+      ...(options.maxInboundBytes ? { maxInboundBytes: options.maxInboundBytes } : {}),
       ...(options.login ? { deadline: { after: options.loginTimeout ?? defaultLoginTimeout, what: "login" } } : {})
     }
     const login = options.login
