@@ -6,15 +6,19 @@ import * as Message from "@tether/protocol/Message"
 import * as Client from "@tether/runtime/Client"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
 import * as Server from "@tether/runtime/Server"
-import * as SocketServer from "@effect/platform/SocketServer"
+import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 
 const framing = Frame.lengthPrefixed()
 const codec = Codec.json(Message.Message)
 
 const startServer = Effect.gen(function*() {
-  const server = yield* Server.make({
+  const server: Server.Server<Message.Message> = yield* Server.make<Message.Message>({
     framing,
     codec,
     dialect: Heartbeat.tether,
@@ -26,7 +30,15 @@ const startServer = Effect.gen(function*() {
     handler: (session, message) => {
       switch (message._tag) {
         case "Request":
-          return session.connection.send({ _tag: "Response", id: message.id, body: message.body }).pipe(Effect.ignore)
+          // A request for "never" is left unanswered (for ConnectionLost tests).
+          return message.body === "never"
+            ? Effect.void
+            : session.connection.send({ _tag: "Response", id: message.id, body: message.body }).pipe(Effect.ignore)
+        case "Say":
+          return server.registry.broadcast(
+            Message.Said.make({ from: session.user!, text: message.text, at: 0, seq: 0 }),
+            { except: session }
+          ).pipe(Effect.zipRight(session.connection.send(Message.Ack.make({ id: message.id }))), Effect.ignore)
         default:
           return Effect.void
       }
@@ -38,7 +50,7 @@ const startServer = Effect.gen(function*() {
 
 const ServerLayer = Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone)
 
-const connect = (port: number, user: string) =>
+const connect = (port: number, user: string, options: Partial<Client.Options<Message.Message>> = {}) =>
   Client.make({
     connect: NodeTether.connect({ port, connectTimeout: "2 seconds" }),
     framing,
@@ -46,7 +58,8 @@ const connect = (port: number, user: string) =>
     dialect: Heartbeat.tether,
     login: Client.tetherLogin(user, "secret"),
     correlate: Client.tetherCorrelate,
-    reconnect: false
+    reconnect: false,
+    ...options
   })
 
 describe("loopback", () => {
@@ -60,4 +73,66 @@ describe("loopback", () => {
       assert.strictEqual(server.registry.count(), 1)
       assert.strictEqual(server.registry.get("alice")?.user, "alice")
     }).pipe(Effect.scoped, Effect.provide(ServerLayer)))
+
+  it.live("broadcast reaches three clients, not the sender", () =>
+    Effect.gen(function*() {
+      const { port } = yield* startServer
+      const heard = new Map<string, Array<string>>()
+      const clients = yield* Effect.forEach(["alice", "bob", "carol", "dave"], (user) =>
+        Effect.gen(function*() {
+          heard.set(user, [])
+          const client = yield* connect(port, user, {
+            onMessage: (m) => Effect.sync(() => m._tag === "Said" && heard.get(user)!.push(`${m.from}:${m.text}`))
+          })
+          yield* client.awaitConnected
+          return client
+        }))
+      yield* Client.say(clients[0]!, "hello all", { timeout: "2 seconds" })
+      // A round trip on each receiver orders it after the broadcast.
+      yield* Effect.forEach(clients, (c) => Client.request(c, null, { timeout: "2 seconds" }), { discard: true })
+      assert.deepStrictEqual(heard.get("alice"), [])
+      for (const user of ["bob", "carol", "dave"]) assert.deepStrictEqual(heard.get(user), ["alice:hello all"])
+    }).pipe(Effect.scoped, Effect.provide(ServerLayer)))
+
+  it.live("pending requests fail with ConnectionLost when the server goes away", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(ServerLayer, scope)
+      const { port } = yield* startServer.pipe(Scope.extend(scope), Effect.provide(context))
+      const client = yield* connect(port, "alice")
+      yield* client.awaitConnected
+      const pending = yield* Effect.fork(Client.request(client, "never", { timeout: "10 seconds" }))
+      yield* Effect.sleep("50 millis")
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      const error = yield* Fiber.join(pending).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "ConnectionLost")
+      assert.isBelow(Date.now() - started, 2000, "promptly, not at the request timeout")
+    }).pipe(Effect.scoped))
+
+  it.live("the client reconnects when the server comes back on the same port", () =>
+    Effect.gen(function*() {
+      const first = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(ServerLayer, first)
+      const { port } = yield* startServer.pipe(Scope.extend(first), Effect.provide(context))
+      const states: Array<string> = []
+      const client = yield* connect(port, "alice", {
+        reconnect: { base: "50 millis", max: "200 millis", attempts: 50, jitter: false }
+      })
+      yield* client.states.pipe(Stream.runForEach((s) => Effect.sync(() => states.push(s._tag))), Effect.forkScoped)
+      yield* client.awaitConnected
+      yield* Scope.close(first, Exit.void)
+      for (let i = 0; i < 100 && !states.includes("Reconnecting"); i++) yield* Effect.sleep("10 millis")
+      assert.include(states, "Reconnecting")
+      const second = yield* Scope.make()
+      const again = yield* Layer.buildWithScope(
+        Layer.merge(NodeTether.layerServer({ port }), Server.Authenticator.layerAnyone),
+        second
+      )
+      yield* startServer.pipe(Scope.extend(second), Effect.provide(again))
+      for (let i = 0; i < 200 && (yield* client.state)._tag !== "Connected"; i++) yield* Effect.sleep("10 millis")
+      assert.strictEqual((yield* client.state)._tag, "Connected")
+      assert.deepStrictEqual(yield* Client.request(client, "back", { timeout: "2 seconds" }), "back")
+      yield* Scope.close(second, Exit.void)
+    }).pipe(Effect.scoped))
 })
