@@ -7,7 +7,9 @@
  *   throughput --conns C --depth D --size B --duration MS   echo frames, D in flight per connection
  *   latency    --size B --count N               ping-pong one frame at a time; p50/p90/p99/max in us
  *   kick       --conns C --wait MS              connect C silent peers; report how long until each is closed
+ *   typed      --conns C --depth D [--msgpack]  Tether Request messages (JSON lines, or u32 BE + MessagePack)
  */
+import { Packr } from "msgpackr"
 import * as net from "node:net"
 
 const arg = (name: string, fallback: number): number => {
@@ -24,24 +26,31 @@ const frame = (size: number) => {
   return out
 }
 
-/** Calls onFrame for each complete frame; answers PINGs. */
-const reader = (socket: net.Socket, onFrame: (length: number) => void, answerPings = true) => {
+/**
+ * Calls onFrames with the number of complete data frames in each chunk (so
+ * the caller can answer a whole chunk with one write); answers PINGs.
+ */
+const reader = (socket: net.Socket, onFrames: (count: number) => void, answerPings = true) => {
   let pending: Buffer | undefined
   socket.on("data", (chunk: Buffer) => {
     const buf = pending ? Buffer.concat([pending, chunk]) : chunk
     let at = 0
+    let frames = 0
     while (buf.length - at >= 4) {
       const length = buf.readUInt32BE(at)
       if (buf.length - at - 4 < length) break
       const isPing = length === 4 && buf[at + 4] === 0x50 && buf[at + 5] === 0x49
       if (isPing) {
         if (answerPings) socket.write(PONG)
-      } else onFrame(length)
+      } else frames++
       at += 4 + length
     }
     pending = at < buf.length ? buf.subarray(at) : undefined
+    if (frames > 0) onFrames(frames)
   })
 }
+
+const repeated = (payload: Buffer, count: number) => count === 1 ? payload : Buffer.concat(Array.from({ length: count }, () => payload))
 
 const connect = (onOpen?: (socket: net.Socket) => void): Promise<net.Socket> =>
   new Promise((resolve, reject) => {
@@ -93,9 +102,9 @@ const main = async () => {
       let running = true
       for (const s of sockets) {
         s.on("error", () => {})
-        reader(s, () => {
-          frames++
-          if (running) s.write(payload)
+        reader(s, (n) => {
+          frames += n
+          if (running) s.write(repeated(payload, n))
         })
         s.write(Buffer.concat(Array.from({ length: depth }, () => payload)))
       }
@@ -110,6 +119,51 @@ const main = async () => {
       for (const s of sockets) s.destroy()
       break
     }
+    case "typed": {
+      // Request/response messages, `depth` in flight per connection; counts answers.
+      const conns = arg("conns", 50)
+      const depth = arg("depth", 32)
+      const duration = arg("duration", 3000)
+      const msgpack = process.argv.includes("--msgpack")
+      const body = "x".repeat(Math.max(1, arg("size", 64) - 36))
+      const request = { _tag: "Request", id: 1, body }
+      const bytes = msgpack
+        ? (() => {
+          const packed = new Packr({ useRecords: false }).pack(request)
+          const header = Buffer.alloc(4)
+          header.writeUInt32BE(packed.length)
+          return Buffer.concat([header, packed])
+        })()
+        : Buffer.from(JSON.stringify(request) + "\n")
+      const sockets = await connectMany(conns)
+      let answers = 0
+      let running = true
+      for (const s of sockets) {
+        s.on("error", () => {})
+        const onAnswers = (n: number) => {
+          answers += n
+          if (running) s.write(repeated(bytes, n))
+        }
+        if (msgpack) reader(s, onAnswers)
+        else {
+          s.on("data", (chunk: Buffer) => {
+            let n = 0
+            for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) n++
+            if (n > 0) onAnswers(n)
+          })
+        }
+        s.write(Buffer.concat(Array.from({ length: depth }, () => bytes)))
+      }
+      await sleep(500)
+      const start = answers
+      const t0 = process.hrtime.bigint()
+      await sleep(duration)
+      const elapsed = Number(process.hrtime.bigint() - t0) / 1e9
+      running = false
+      console.log(JSON.stringify({ mode, conns, depth, messagesPerSec: (answers - start) / elapsed }))
+      for (const s of sockets) s.destroy()
+      break
+    }
     case "latency": {
       const size = arg("size", 64)
       const count = arg("count", 20000)
@@ -119,6 +173,7 @@ const main = async () => {
       let sentAt = 0n
       await new Promise<void>((done) => {
         reader(socket, () => {
+          // One frame in flight: each chunk holds exactly the echo of the last one.
           samples.push(Number(process.hrtime.bigint() - sentAt) / 1000)
           if (samples.length >= count) return done()
           sentAt = process.hrtime.bigint()

@@ -34,6 +34,9 @@ export interface Running {
 
 type Requirements = SocketServer.SocketServer | Server.Authenticator | Scope.Scope
 
+/** The slow path of `offerOrSend`, if taken, with its failure ignored (the connection ends by itself). */
+const ignore = <E>(effect: Effect.Effect<void, E> | undefined) => effect === undefined ? undefined : Effect.ignore(effect)
+
 const tcp = (server: { readonly address: SocketServer.Address }) => server.address as SocketServer.TcpAddress
 
 const common = (options: Common) => ({
@@ -80,23 +83,21 @@ export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "
               seq: seq = (seq + 1) >>> 0
             })
             // Queued to every other session before the Ack: an acknowledged line is never lost.
-            return server.registry.broadcast(said, { except: session }).pipe(
-              Effect.zipRight(session.connection.send(Message.Ack.make({ id: message.id }))),
-              Effect.ignore
-            )
+            server.registry.unsafeBroadcast(said, { except: session })
+            return ignore(session.connection.offerOrSend(Message.Ack.make({ id: message.id })))
           }
           case "Who":
-            return Effect.ignore(session.connection.send(Message.Present.make({
+            return ignore(session.connection.offerOrSend(Message.Present.make({
               users: server.registry.list().flatMap((s) => (s.user === undefined ? [] : [s.user])).sort()
             })))
           case "Request":
-            return Effect.ignore(session.connection.send(Message.RequestFailed.make({
+            return ignore(session.connection.offerOrSend(Message.RequestFailed.make({
               id: message.id,
               code: "Unsupported",
               message: "the chat server answers no requests"
             })))
           default:
-            return Effect.void
+            return
         }
       }
     })
@@ -128,7 +129,7 @@ export const echo = (options: Common & { readonly framing: "length" | "lines" })
       dialect: { ...Heartbeat.bytes, ping: () => PING },
       heartbeat,
       outbound: { overflow: "backpressure" },
-      handler: (session, frame) => Effect.ignore(session.connection.send(frame))
+      handler: (session, frame) => ignore(session.connection.offerOrSend(frame))
     })
     return { address: tcp(server), stats: server.stats }
   })
@@ -162,8 +163,8 @@ export const classic = (options: Common): Effect.Effect<Running, never, Requirem
         const replies = packet.messages.flatMap((m): Array<Classic.Message> =>
           m._tag === "ClientDemo" ? [{ _tag: "ServerDemo", addr: "127.0.0.1", port, remark: "server response: ok" }] : []
         )
-        if (replies.length === 0) return Effect.void
-        return Effect.ignore(session.connection.send({ seq: 0, sendTime: now(), messages: replies as [Classic.Message, ...Array<Classic.Message>] }))
+        if (replies.length === 0) return
+        return ignore(session.connection.offerOrSend({ seq: 0, sendTime: now(), messages: replies as [Classic.Message, ...Array<Classic.Message>] }))
       }
     })
     port = tcp(server).port

@@ -377,10 +377,9 @@ export const make = <M>(options: Options<M>): Effect.Effect<Client<M>, never, Sc
       build: (id: number) => M,
       callOptions?: { readonly timeout?: Duration.DurationInput }
     ): Effect.Effect<M, RequestTimeout | ConnectionLost> =>
-      Effect.suspend(() => {
+      Effect.flatMap(Deferred.make<M, ConnectionLost>(), (deferred) => {
         const id = nextId
         nextId = nextId >= 0xffff_ffff ? 1 : nextId + 1
-        const deferred = Deferred.unsafeMake<M, ConnectionLost>(undefined as any)
         pending.set(id, deferred)
         const timeout = Duration.decode(callOptions?.timeout ?? defaultRequestTimeout)
         return send(build(id)).pipe(

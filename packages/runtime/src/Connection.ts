@@ -144,9 +144,21 @@ export interface Connection<M> {
   readonly pauseInput: Effect.Effect<void>
   /** Wait until every queued message has been written (or the connection ended). */
   readonly flushed: Effect.Effect<void>
+  /**
+   * Runs the connection. The handler gets decoded messages in batches, in
+   * order. A handler that returns nothing ran synchronously, inside the data
+   * callback, and costs no fiber; one that returns an Effect is run in the
+   * connection's handler fiber, and later batches wait for it.
+   */
   readonly run: <E, R>(
-    handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R>
+    handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R> | void
   ) => Effect.Effect<never, ConnectionError | E, R>
+  /**
+   * `send` without an Effect when there is room: queues at once and returns
+   * undefined; otherwise returns what `send` would do (wait for room under
+   * `backpressure`, fail under `disconnect`). For synchronous handlers.
+   */
+  readonly offerOrSend: (message: M) => Effect.Effect<void, SlowConsumer | Kicked | ProtocolError> | undefined
   readonly stats: Readonly<Stats>
   /** Messages queued for the peer and not yet written. */
   readonly queued: () => number
@@ -282,10 +294,36 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
       return attempt()
     })
 
+  const offerOrSend = (message: M): Effect.Effect<void, SlowConsumer | Kicked | ProtocolError> | undefined => {
+    if (failure !== undefined || closing !== undefined || outbound.length >= capacity) return send(message)
+    const payload = encode(message)
+    if (!(payload instanceof Uint8Array)) return Effect.fail(payload)
+    enqueue(payload)
+    return undefined
+  }
+
   // --- reader: runs synchronously in the socket's data callback ---
   let decoder: Frame.Decoder | undefined
   let startHandler: ((effect: Effect.Effect<void, unknown, any>) => Fiber.RuntimeFiber<void, unknown>) | undefined
   let handleLoop: Effect.Effect<void, unknown, any> | undefined
+  let handleSync: ((batch: ReadonlyArray<M>) => Effect.Effect<void, unknown, any> | void) | undefined
+
+  /** Hands the inbound batch to the handler: synchronously if it allows, else in the handler fiber. */
+  const dispatch = (): void => {
+    const batch = inbound
+    inbound = []
+    inboundBytes = 0
+    let result: Effect.Effect<void, unknown, any> | void
+    try {
+      result = handleSync!(batch)
+    } catch (defect) {
+      result = Effect.die(defect)
+    }
+    if (result !== undefined) {
+      handling = true
+      startHandler!(Effect.flatMap(result, () => handleLoop!))
+    }
+  }
 
   const onData = (chunk: Uint8Array): void => {
     if (failure !== undefined) return
@@ -324,10 +362,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
       )
     }
     if (inbound.length === 0) inboundBytes = 0
-    if (!handling && !paused && inbound.length > 0) {
-      handling = true
-      startHandler!(handleLoop!)
-    }
+    if (!handling && !paused && inbound.length > 0) dispatch()
   }
 
   const handlerIdle = () => {
@@ -337,7 +372,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
     for (const w of waiters) w()
   }
 
-  const makeHandleLoop = <E, R>(handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R>) => {
+  const makeHandleLoop = <E, R>(handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R> | void) => {
     const loop: Effect.Effect<void, E, R> = Effect.suspend(() => {
       if (paused || inbound.length === 0 || failure !== undefined) {
         handlerIdle()
@@ -346,7 +381,8 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
       const batch = inbound
       inbound = []
       inboundBytes = 0
-      return Effect.flatMap(handler(batch), () => loop)
+      const result = handler(batch)
+      return result === undefined ? loop : Effect.flatMap(result, () => loop)
     })
     return Effect.onInterrupt(loop, () => Effect.sync(handlerIdle))
   }
@@ -435,7 +471,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
   }
 
   const run = <E, R>(
-    handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R>
+    handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R> | void
   ): Effect.Effect<never, ConnectionError | E, R> =>
     Effect.scoped(
       Effect.gen(function*() {
@@ -448,6 +484,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
         if (options.deadline !== undefined) deadlineAt = start + Duration.toMillis(options.deadline.after)
         decoder = framing.decoder()
         handleLoop = makeHandleLoop(handler)
+        handleSync = handler
         startHandler = (yield* FiberSet.runtime(set)<R>()) as any
         Metrics.connectionsActive.unsafeUpdate(1, [])
         yield* Effect.addFinalizer(() => Effect.sync(() => Metrics.connectionsActive.unsafeUpdate(-1, [])))
@@ -498,6 +535,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
     id,
     send,
     offer,
+    offerOrSend,
     offerPayload: enqueue,
     close: (reason) => {
       if (closeRequested || failure !== undefined) return

@@ -40,6 +40,8 @@ export interface Registry<M> {
    * consumer. Returns how many sessions it was queued to.
    */
   readonly broadcast: (message: M, options?: { readonly except?: Session<M> | undefined }) => Effect.Effect<number>
+  /** `broadcast`, synchronously (for synchronous handlers). */
+  readonly unsafeBroadcast: (message: M, options?: { readonly except?: Session<M> | undefined }) => number
   /** Sends the goodbye message (if the protocol has one), flushes, and closes. */
   readonly kick: (session: Session<M>, reason: string) => Effect.Effect<void>
   /** @internal */
@@ -59,17 +61,19 @@ export const unsafeMake = <M>(options: {
   const byId = new Map<number, Session<M>>()
   const byUser = new Map<string, Session<M>>()
 
+  const unsafeBroadcast = (message: M, opts?: { readonly except?: Session<M> | undefined }): number => {
+    const payload = options.codec.encode(message)
+    // An unencodable message is the program's bug, not a peer's.
+    if (!(payload instanceof Uint8Array)) throw payload
+    let delivered = 0
+    for (const session of byId.values()) {
+      if (session === opts?.except) continue
+      if (session.connection.offerPayload(payload)) delivered++
+    }
+    return delivered
+  }
   const broadcast = (message: M, opts?: { readonly except?: Session<M> | undefined }) =>
-    Effect.suspend(() => {
-      const payload = options.codec.encode(message)
-      if (!(payload instanceof Uint8Array)) return Effect.die(payload)
-      let delivered = 0
-      for (const session of byId.values()) {
-        if (session === opts?.except) continue
-        if (session.connection.offerPayload(payload)) delivered++
-      }
-      return Effect.succeed(delivered)
-    })
+    Effect.sync(() => unsafeBroadcast(message, opts))
 
   const kick = (session: Session<M>, reason: string) =>
     Effect.sync(() => {
@@ -84,6 +88,7 @@ export const unsafeMake = <M>(options: {
     get: (user) => byUser.get(user),
     list: () => Array.from(byId.values()),
     broadcast,
+    unsafeBroadcast,
     kick,
     add: (session) => {
       if (session.user !== undefined) {

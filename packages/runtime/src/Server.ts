@@ -106,8 +106,12 @@ export interface Options<M, E, R> {
   readonly goodbye?: (reason: string) => NoInfer<M> | undefined
   /** How long shutdown waits for handlers and queues (default 10 s) before interrupting. */
   readonly drainTimeout?: Duration.DurationInput
-  /** Handles each message of a live session, in order. Its failure ends that session only. */
-  readonly handler: (session: Registry.Session<M>, message: M) => Effect.Effect<void, E, R>
+  /**
+   * Handles each message of a live session, in order. Its failure ends that
+   * session only. Returning nothing (having done the work synchronously, e.g.
+   * with `offerOrSend`) is the fast path: no Effect, no fiber.
+   */
+  readonly handler: (session: Registry.Session<M>, message: M) => Effect.Effect<void, E, R> | void
   readonly onJoin?: (session: Registry.Session<M>) => Effect.Effect<void, never, R>
   readonly onLeave?: (session: Registry.Session<M>, reason: string) => Effect.Effect<void, never, R>
   /** Describes the peer of an accepted socket (the Node layer supplies `host:port`). */
@@ -208,7 +212,7 @@ export const make = <M, E = never, R = never>(
         if (login) connection.offer(login.result(status, reason))
         connection.close(reason)
       }
-      const handleOne = (message: M): Effect.Effect<void, E, R> => {
+      const handleOne = (message: M): Effect.Effect<void, E, R> | void => {
         if (login !== undefined) {
           const credentials = login.credentials(message)
           if (session.user === undefined) {
@@ -244,13 +248,15 @@ export const make = <M, E = never, R = never>(
         }
         return options.handler(session, message)
       }
-      const handleBatch = (batch: ReadonlyArray<M>): Effect.Effect<void, E, R> => {
-        let i = 0
-        const next: Effect.Effect<void, E, R> = Effect.suspend(() =>
-          i < batch.length && connection.isOpen() ? Effect.flatMap(handleOne(batch[i++]!), () => next) : Effect.void
-        )
-        return next
+      // Synchronous while the handler returns nothing; from the first Effect
+      // on, the rest of the batch follows it in order.
+      const handleFrom = (batch: ReadonlyArray<M>, from: number): Effect.Effect<void, E, R> | void => {
+        for (let i = from; i < batch.length && connection.isOpen(); i++) {
+          const result = handleOne(batch[i]!)
+          if (result !== undefined) return Effect.flatMap(result, () => handleFrom(batch, i + 1) ?? Effect.void)
+        }
       }
+      const handleBatch = (batch: ReadonlyArray<M>) => handleFrom(batch, 0)
       if (login === undefined) registry.add(session)
       return connection.run(handleBatch).pipe(
         Effect.onExit((exit) =>

@@ -371,4 +371,27 @@ describe("Connection outbound", () => {
       const error = yield* Fiber.join(fiber).pipe(Effect.flip)
       assert.strictEqual(error._tag, "ProtocolError")
     }))
+
+  it.effect("a synchronous handler runs in the data callback, in order, mixed with effectful batches", () =>
+    Effect.gen(function*() {
+      const seen: Array<number> = []
+      const { connection, fiber, memory } = yield* start({ framing, codec }, ((batch: ReadonlyArray<Message.Message>) => {
+        for (const m of batch) seen.push((m as Message.Ping).seq)
+        // Every third batch takes the slow path; the ones after it wait their turn.
+        return batch.some((m) => (m as Message.Ping).seq % 3 === 0) ? Effect.sleep("1 second") : undefined
+      }) as never)
+      memory.push(frame({ _tag: "Ping", seq: 1 }))
+      assert.deepStrictEqual(seen, [1], "handled synchronously, before any fiber ran")
+      memory.push(frame({ _tag: "Ping", seq: 3 }))
+      memory.push(frame({ _tag: "Ping", seq: 4 }))
+      memory.push(frame({ _tag: "Ping", seq: 5 }))
+      assert.deepStrictEqual(seen, [1, 3], "later batches wait behind the effectful one")
+      yield* TestClock.adjust("1 second")
+      yield* Effect.yieldNow()
+      assert.deepStrictEqual(seen, [1, 3, 4, 5])
+      assert.isUndefined(connection.offerOrSend({ _tag: "Who" }), "room: queued without an Effect")
+      yield* connection.flushed
+      assert.deepStrictEqual(writtenMessages(memory), [{ _tag: "Who" }])
+      assert.isNull(fiber.unsafePoll())
+    }))
 })

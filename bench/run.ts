@@ -1,0 +1,247 @@
+/**
+ * The benchmark (npm run bench): each server started fresh per scenario on a
+ * free port, one process, pinned to CPU 0 with the load generator on CPU 1
+ * (taskset), figures reported beside the raw node:net baseline of the same
+ * run as ratios, medians of RUNS runs. Bounded to about 5 minutes. Writes the
+ * table to stdout (and to bench/RESULTS.md with --write).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, "../..")
+const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const quick = process.argv.includes("--quick")
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+const hasTaskset = (() => {
+  try {
+    execFileSync("taskset", ["-c", "0", "true"])
+    return os.cpus().length >= 2
+  } catch {
+    return false
+  }
+})()
+const pinned = (cpu: number, argv: Array<string>) =>
+  hasTaskset ? ["taskset", ["-c", String(cpu), process.execPath, ...argv]] as const : [process.execPath, argv] as const
+
+type ServerKind = "raw" | "tether" | "raw-json" | "tether-json" | "tether-msgpack"
+
+const serverArgv = (kind: ServerKind, heartbeat?: { interval: number; timeout: number }): Array<string> => {
+  switch (kind) {
+    case "raw":
+      return [path.join(here, "raw-echo-server.js"), ...(heartbeat ? ["--heartbeat-interval", String(heartbeat.interval), "--heartbeat-timeout", String(heartbeat.timeout)] : [])]
+    case "tether":
+      return [path.join(root, "apps/server/bin/tether-server"), "--mode", "echo", "--port", "0", "--log-level", "info",
+        ...(heartbeat ? ["--heartbeat-interval", `${heartbeat.interval}ms`, "--heartbeat-timeout", `${heartbeat.timeout}ms`] : [])]
+    case "raw-json":
+      return [path.join(here, "typed-server.js"), "raw"]
+    case "tether-json":
+      return [path.join(here, "typed-server.js"), "json"]
+    case "tether-msgpack":
+      return [path.join(here, "typed-server.js"), "msgpack"]
+  }
+}
+
+interface Started {
+  readonly child: ChildProcess
+  readonly port: number
+}
+
+const startServer = async (kind: ServerKind, heartbeat?: { interval: number; timeout: number }): Promise<Started> => {
+  const [cmd, argv] = pinned(0, serverArgv(kind, heartbeat))
+  const child = spawn(cmd, [...argv], { stdio: ["ignore", "pipe", "inherit"] })
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = ""
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString()
+      const m = /listening on [\d.]+:(\d+)/.exec(out)
+      if (m) resolve(Number(m[1]))
+    })
+    child.once("exit", (code) => reject(new Error(`${kind} server exited with ${code}`)))
+    setTimeout(() => reject(new Error(`${kind} server did not start`)), 10_000)
+  })
+  await sleep(200)
+  return { child, port }
+}
+
+const stopServer = async ({ child }: Started) => {
+  child.kill("SIGKILL")
+  await Promise.race([new Promise((r) => child.once("exit", r)), sleep(2000)])
+}
+
+/** Runs the load generator; resolves with its last JSON line, calling onLine for every line. */
+const load = (port: number, args: Array<string>, onLine: (event: any) => void = () => {}) =>
+  new Promise<any>((resolve, reject) => {
+    const [cmd, argv] = pinned(1, [path.join(here, "loadgen.js"), args[0]!, "--port", String(port), ...args.slice(1)])
+    const child = spawn(cmd, [...argv], { stdio: ["ignore", "pipe", "inherit"] })
+    let last: any
+    let buffered = ""
+    child.stdout!.on("data", (c: Buffer) => {
+      buffered += c.toString()
+      let at: number
+      while ((at = buffered.indexOf("\n")) !== -1) {
+        last = JSON.parse(buffered.slice(0, at))
+        onLine(last)
+        buffered = buffered.slice(at + 1)
+      }
+    })
+    child.once("exit", (code) => (code === 0 ? resolve(last) : reject(new Error(`loadgen ${args[0]} exited ${code}`))))
+  })
+
+const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024
+/** CPU seconds (user + system) a process has used. */
+const cpuOf = (pid: number) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+/** The server's own pid: taskset execs node, so the child's pid is the server's. */
+const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+const rows: Array<Array<string>> = []
+const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+const report = (figure: string, unit: string, baseline: number, tether: number, goal: string, better: "higher" | "lower", extra = "") => {
+  const ratio = tether / baseline
+  rows.push([figure, `${fmt(baseline, baseline < 100 ? 1 : 0)} ${unit}`, `${fmt(tether, tether < 100 ? 1 : 0)} ${unit}`, ratio.toFixed(2), goal, extra])
+  console.error(`bench: ${figure}: baseline ${baseline.toFixed(1)}, tether ${tether.toFixed(1)} (${ratio.toFixed(2)}; goal ${goal}, ${better} is better)`)
+}
+
+const repeat = async (kind: ServerKind, args: Array<string>, pick: (r: any) => number, heartbeat?: { interval: number; timeout: number }) => {
+  const values: Array<number> = []
+  for (let i = 0; i < RUNS; i++) {
+    const server = await startServer(kind, heartbeat)
+    try {
+      values.push(pick(await load(server.port, args)))
+    } finally {
+      await stopServer(server)
+    }
+  }
+  return median(values)
+}
+
+const throughput = async () => {
+  const duration = quick ? "1000" : "2000"
+  const small = ["throughput", "--conns", "50", "--depth", "32", "--size", "64", "--duration", duration]
+  report("bytes echo, 50 conns x 32 x 64 B", "frames/s", await repeat("raw", small, (r) => r.framesPerSec), await repeat("tether", small, (r) => r.framesPerSec), ">= 0.90", "higher")
+  const big = ["throughput", "--conns", "1", "--depth", "8", "--size", "16384", "--duration", duration]
+  report("bytes echo, 1 conn x 8 x 16 KiB", "MB/s", await repeat("raw", big, (r) => r.mbPerSec), await repeat("tether", big, (r) => r.mbPerSec), ">= 0.98", "higher")
+}
+
+const typed = async () => {
+  const duration = quick ? "1000" : "2000"
+  const args = ["typed", "--conns", "50", "--depth", "32", "--size", "64", "--duration", duration]
+  const raw = await repeat("raw-json", args, (r) => r.messagesPerSec)
+  report("Schema-typed JSON request/response", "msg/s", raw, await repeat("tether-json", args, (r) => r.messagesPerSec), ">= 0.60", "higher", "baseline: raw JSON.parse/stringify lines")
+  report("Schema-typed MessagePack request/response", "msg/s", raw, await repeat("tether-msgpack", [...args, "--msgpack"], (r) => r.messagesPerSec), "(info)", "higher", "same raw JSON baseline")
+}
+
+const latency = async () => {
+  const args = ["latency", "--size", "64", "--count", quick ? "10000" : "20000"]
+  const raw = await repeat("raw", args, (r) => r.p99)
+  const tether = await repeat("tether", args, (r) => r.p99)
+  report("ping-pong p99 latency, 1 conn, 64 B", "us", raw, tether, "<= 1.3", "lower")
+}
+
+const idle = async (conns: number, runs: number) => {
+  const heartbeat = { interval: 1000, timeout: 3000 }
+  const measure = async (kind: ServerKind) => {
+    const perConn: Array<number> = []
+    let alive = 0
+    let cpu = 0
+    for (let i = 0; i < runs; i++) {
+      const server = await startServer(kind, heartbeat)
+      const pid = server.child.pid!
+      const before = rssOf(pid)
+      let cpuStart = 0
+      let tStart = 0
+      let during = before
+      const hold = conns >= 10_000 ? 8000 : 5000
+      const result = await load(server.port, ["idle", "--conns", String(conns), "--hold", String(hold)], (event) => {
+        if (event.event === "connected") {
+          // Measure after the ramp: one second to settle, then CPU over the rest of the hold.
+          setTimeout(() => {
+            cpuStart = cpuOf(pid)
+            tStart = Date.now()
+          }, 1000)
+          setTimeout(() => {
+            during = rssOf(pid)
+            cpu = (cpuOf(pid) - cpuStart) / ((Date.now() - tStart) / 1000)
+          }, hold - 500)
+        }
+      })
+      alive = result.alive
+      perConn.push((during - before) / conns)
+      await stopServer(server)
+    }
+    return { perConn: median(perConn), alive, cpu }
+  }
+  const raw = await measure("raw")
+  const tether = await measure("tether")
+  if (conns <= 5000) {
+    report(`RSS growth per idle heartbeated conn (${fmt(conns)})`, "KiB", raw.perConn / 1024, tether.perConn / 1024, "<= 2", "lower", `alive ${raw.alive} / ${tether.alive}`)
+  } else {
+    rows.push([
+      `${fmt(conns)} idle heartbeated conns`,
+      `${raw.alive} alive, CPU ${(raw.cpu * 100).toFixed(1)}%`,
+      `${tether.alive} alive, CPU ${(tether.cpu * 100).toFixed(1)}%`,
+      "-",
+      "all alive, CPU < 25%",
+      `RSS/conn ${fmt(raw.perConn / 1024, 1)} / ${fmt(tether.perConn / 1024, 1)} KiB`
+    ])
+  }
+}
+
+const kick = async () => {
+  const heartbeat = { interval: 200, timeout: 600 }
+  const args = ["kick", "--conns", "100", "--wait", "3000"]
+  const measure = async (kind: ServerKind) => {
+    const mins: Array<number> = []
+    const maxes: Array<number> = []
+    for (let i = 0; i < RUNS; i++) {
+      const server = await startServer(kind, heartbeat)
+      const r = await load(server.port, args)
+      mins.push(r.min)
+      maxes.push(r.max)
+      await stopServer(server)
+    }
+    return { min: median(mins), max: median(maxes) }
+  }
+  const raw = await measure("raw")
+  const tether = await measure("tether")
+  rows.push(["kick detection, 100 silent conns (600 ms / 200 ms)", `${raw.min}..${raw.max} ms`, `${tether.min}..${tether.max} ms`, "-", "within 600..800 ms", ""])
+}
+
+const main = async () => {
+  const started = Date.now()
+  // BENCH_ONLY=throughput,typed runs a subset (for profiling work); the default runs all.
+  const only = process.env.BENCH_ONLY?.split(",")
+  const want = (name: string) => only === undefined || only.includes(name)
+  if (want("throughput")) await throughput()
+  if (want("typed")) await typed()
+  if (want("latency")) await latency()
+  if (want("kick")) await kick()
+  if (want("idle")) await idle(5000, quick ? 1 : RUNS)
+  if (want("idle10k")) await idle(10_000, 1)
+  const seconds = ((Date.now() - started) / 1000).toFixed(0)
+  const header = `# Tether benchmark\n\n${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · node ${process.version} · ${os.cpus()[0]?.model ?? "?"} x ${os.cpus().length} · ${
+    hasTaskset ? "server on CPU 0, load generator on CPU 1 (taskset)" : "not pinned (no taskset)"
+  } · median of ${RUNS} runs (5,000 idle: ${quick ? 1 : RUNS}; 10,000 idle: 1) · ${seconds} s\n\nCommand: \`npm run bench${quick ? " -- --quick" : ""}\`\n`
+  const table = [
+    "| figure | raw node:net | tether | ratio | goal | note |",
+    "|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.join(" | ")} |`)
+  ].join("\n")
+  const text = `${header}\n${table}\n`
+  console.log(text)
+  if (process.argv.includes("--write")) fs.writeFileSync(path.join(root, "bench/RESULTS.md"), text + (fs.existsSync(path.join(root, "bench/NOTES.md")) ? "" : ""))
+  process.exit(0)
+}
+
+setTimeout(() => {
+  console.error("bench: time limit (8 minutes) reached")
+  process.exit(1)
+}, 480_000).unref()
+void main()
