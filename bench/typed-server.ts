@@ -49,6 +49,7 @@ if (kind === "raw") {
     const server = yield* Server.make<Message.Message>({
       framing: kind === "msgpack" ? Frame.lengthPrefixed() : Frame.lines(),
       codec: kind === "msgpack" ? Codec.msgpack(Message.Message) : Codec.json(Message.Message),
+      directWrite: NodeTether.directWrite,
       handler: (session, message) => {
         if (message._tag !== "Request") return
         const slow = session.connection.offerOrSend({ _tag: "Response", id: message.id, body: message.body })

@@ -43,6 +43,7 @@ const common = (options: Common) => ({
   loginTimeout: options.loginTimeout,
   drainTimeout: options.drainTimeout,
   peerAddress: NodeTether.peerAddress,
+  directWrite: NodeTether.directWrite,
   ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {})
 })
 

@@ -79,6 +79,26 @@ export const peerAddress: Effect.Effect<string> = Effect.map(
 )
 
 /**
+ * A direct write to the socket a `SocketServer` handler was given
+ * (`net.Socket.write` with its flush callback). Pass it as the runtime
+ * server's `directWrite`: the connection's writer then needs no fiber and no
+ * Effect per write.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const directWrite: Effect.Effect<((bytes: Uint8Array, done: (error?: Error | null) => void) => void) | undefined> =
+  Effect.map(
+    Effect.serviceOption(NodeSocket.NetSocket),
+    Option.match({
+      onNone: () => undefined,
+      onSome: (socket) => (bytes: Uint8Array, done: (error?: Error | null) => void) => {
+        socket.write(bytes, done)
+      }
+    })
+  )
+
+/**
  * @since 0.1.0
  * @category models
  */

@@ -82,6 +82,13 @@ export interface Options<M> {
   readonly deadline?: { readonly after: Duration.DurationInput; readonly what: string }
   /** Called once the socket is open (for a client: connected). */
   readonly onOpen?: () => void
+  /**
+   * Write straight to the transport, `done` called once the bytes are flushed
+   * (Node: `net.Socket.write`). When given, writes need no writer fiber:
+   * everything queued in one turn of the event loop goes out as one write,
+   * scheduled with a microtask. `@tether/node` supplies it for accepted sockets.
+   */
+  readonly directWrite?: ((bytes: Uint8Array, done: (error?: Error | null) => void) => void) | undefined
   /** Largest number of bytes gathered into one socket write (default 1 MiB). */
   readonly maxWriteBytes?: number
 }
@@ -234,6 +241,23 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
     for (const w of waiters) w()
   }
 
+  const directWrite = options.directWrite
+  let flushScheduled = false
+
+  /** Makes the writer look at the queue: wakes the writer fiber, or schedules a direct flush. */
+  const kickWriter = () => {
+    if (directWrite !== undefined) {
+      if (!flushScheduled && !writing) {
+        flushScheduled = true
+        queueMicrotask(flushDirect)
+      }
+    } else if (wakeWriter !== undefined) {
+      const wake = wakeWriter
+      wakeWriter = undefined
+      wake()
+    }
+  }
+
   const enqueue = (payload: Uint8Array): boolean => {
     if (failure !== undefined || closing !== undefined) return false
     if (outbound.length >= capacity) {
@@ -241,12 +265,65 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
       return false
     }
     outbound.push(payload)
-    if (wakeWriter !== undefined) {
-      const wake = wakeWriter
-      wakeWriter = undefined
-      wake()
-    }
+    kickWriter()
     return true
+  }
+
+  /** Takes the next batch off the queue (up to maxWriteBytes) and frames it as one buffer. */
+  const takeBatch = (): Uint8Array | FrameError => {
+    let batch: Array<Uint8Array>
+    let size = 0
+    let count = 0
+    while (count < outbound.length && (count === 0 || size + outbound[count]!.length <= maxWriteBytes)) {
+      size += outbound[count]!.length
+      count++
+    }
+    if (count === outbound.length) {
+      batch = outbound
+      outbound = []
+    } else {
+      batch = outbound.slice(0, count)
+      outbound = outbound.slice(count)
+    }
+    if (roomWaiters.length > 0) {
+      const waiters = roomWaiters
+      roomWaiters = []
+      for (const w of waiters) w()
+    }
+    const bytes = framing.encodeAll(batch)
+    if (bytes instanceof FrameError) return bytes
+    stats.framesOut += batch.length
+    stats.bytesOut += bytes.length
+    Metrics.framesOut.unsafeUpdate(batch.length, [])
+    Metrics.bytesOut.unsafeUpdate(bytes.length, [])
+    return bytes
+  }
+
+  /** The queue is empty: release flush waiters; a requested close happens now. */
+  const writerIdle = (): Kicked | undefined => {
+    writing = false
+    const waiters = flushWaiters
+    flushWaiters = []
+    for (const w of waiters) w()
+    return closing
+  }
+
+  const flushDirect = (): void => {
+    flushScheduled = false
+    if (failure !== undefined || writing) return
+    if (outbound.length === 0) {
+      const closed = writerIdle()
+      if (closed !== undefined) fail(closed)
+      return
+    }
+    const bytes = takeBatch()
+    if (bytes instanceof FrameError) return fail(bytes)
+    writing = true
+    directWrite!(bytes, (error) => {
+      writing = false
+      if (error) return fail(new Socket.SocketGenericError({ reason: "Write", cause: error }))
+      flushDirect()
+    })
   }
 
   const encode = (message: M): Uint8Array | ProtocolError => {
@@ -395,39 +472,13 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
   const writerLoop = (write: (chunk: Uint8Array | Socket.CloseEvent) => Effect.Effect<void, Socket.SocketError>) => {
     const turn: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
       if (outbound.length === 0) {
-        writing = false
-        const waiters = flushWaiters
-        flushWaiters = []
-        for (const w of waiters) w()
-        if (closing !== undefined) return Effect.fail(closing)
+        const closed = writerIdle()
+        if (closed !== undefined) return Effect.fail(closed)
         return Effect.flatMap(waitFor((resume) => (wakeWriter = resume)), () => turn)
       }
       writing = true
-      let batch: Array<Uint8Array>
-      let size = 0
-      let count = 0
-      while (count < outbound.length && (count === 0 || size + outbound[count]!.length <= maxWriteBytes)) {
-        size += outbound[count]!.length
-        count++
-      }
-      if (count === outbound.length) {
-        batch = outbound
-        outbound = []
-      } else {
-        batch = outbound.slice(0, count)
-        outbound = outbound.slice(count)
-      }
-      if (roomWaiters.length > 0) {
-        const waiters = roomWaiters
-        roomWaiters = []
-        for (const w of waiters) w()
-      }
-      const bytes = framing.encodeAll(batch)
+      const bytes = takeBatch()
       if (bytes instanceof FrameError) return Effect.fail(bytes)
-      stats.framesOut += batch.length
-      stats.bytesOut += bytes.length
-      Metrics.framesOut.unsafeUpdate(batch.length, [])
-      Metrics.bytesOut.unsafeUpdate(bytes.length, [])
       return Effect.flatMap(write(bytes), () => turn)
     })
     return turn
@@ -488,7 +539,9 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
         startHandler = (yield* FiberSet.runtime(set)<R>()) as any
         Metrics.connectionsActive.unsafeUpdate(1, [])
         yield* Effect.addFinalizer(() => Effect.sync(() => Metrics.connectionsActive.unsafeUpdate(-1, [])))
-        if (failure !== undefined) return yield* Effect.fail(failure)
+        // Failed (or closed) before running: end at once, but still through
+        // the reader, so the socket is opened and closed the normal way.
+        if (failure !== undefined) Deferred.unsafeDone(set.deferred, Exit.fail(failure))
 
         const reader = yield* FiberSet.run(
           set,
@@ -502,7 +555,8 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
             Effect.zipRight(Effect.suspend(() => Effect.fail(decoder!.end() ?? new PeerClosed())))
           )
         )
-        yield* FiberSet.run(set, writerLoop(write))
+        if (directWrite === undefined) yield* FiberSet.run(set, writerLoop(write))
+        else if (outbound.length > 0 || closing !== undefined) kickWriter()
         const heartbeat = heartbeatLoop()
         if (heartbeat !== undefined) yield* FiberSet.run(set, heartbeat)
 
@@ -545,11 +599,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
       const markClosing = () => {
         if (failure !== undefined) return
         closing = new Kicked({ reason })
-        if (wakeWriter !== undefined) {
-          const wake = wakeWriter
-          wakeWriter = undefined
-          wake()
-        }
+        kickWriter()
       }
       if (handling) idleWaiters.push(markClosing)
       else markClosing()

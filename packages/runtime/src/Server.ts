@@ -116,6 +116,11 @@ export interface Options<M, E, R> {
   readonly onLeave?: (session: Registry.Session<M>, reason: string) => Effect.Effect<void, never, R>
   /** Describes the peer of an accepted socket (the Node layer supplies `host:port`). */
   readonly peerAddress?: Effect.Effect<string>
+  /**
+   * A direct write function for an accepted socket (`NodeTether.directWrite`):
+   * the writer then needs no fiber and no Effect per write. Evaluated per accept.
+   */
+  readonly directWrite?: Effect.Effect<Connection.Options<M>["directWrite"]>
 }
 
 /**
@@ -308,7 +313,11 @@ export const make = <M, E = never, R = never>(
         }
         stats.accepted++
         Metrics.connectionsAccepted.unsafeUpdate(1, [])
-        const connection = yield* Connection.make(socket, connectionOptions)
+        const directWrite = options.directWrite ? yield* options.directWrite : undefined
+        const connection = yield* Connection.make(
+          socket,
+          directWrite ? { ...connectionOptions, directWrite } : connectionOptions
+        )
         const session = { id: connection.id, user: undefined as string | undefined, remote, connection }
         live.add(session)
         yield* FiberMap.run(sessions, session.id, runSession(session))

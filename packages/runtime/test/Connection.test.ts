@@ -394,4 +394,35 @@ describe("Connection outbound", () => {
       assert.deepStrictEqual(writtenMessages(memory), [{ _tag: "Who" }])
       assert.isNull(fiber.unsafePoll())
     }))
+
+  it.effect("direct writes: one write per turn, close after the flush, a write error fails the connection", () =>
+    Effect.gen(function*() {
+      const writes: Array<Uint8Array> = []
+      let pendingDone: ((error?: Error | null) => void) | undefined
+      const directWrite = (bytes: Uint8Array, done: (error?: Error | null) => void) => {
+        writes.push(bytes)
+        pendingDone = done
+      }
+      const { connection, fiber, memory } = yield* start({ framing, codec, directWrite })
+      for (let i = 0; i < 5; i++) connection.offer({ _tag: "Ping", seq: i })
+      yield* Effect.promise(() => Promise.resolve())
+      assert.strictEqual(writes.length, 1, "five messages, one write")
+      connection.offer({ _tag: "Ping", seq: 5 })
+      connection.close("done")
+      yield* Effect.promise(() => Promise.resolve())
+      assert.strictEqual(writes.length, 1, "one write outstanding at a time")
+      assert.isNull(fiber.unsafePoll(), "not closed before the queue is flushed")
+      pendingDone!()
+      pendingDone!()
+      const error = yield* Fiber.join(fiber).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "Kicked")
+      assert.strictEqual(writes.length, 2)
+      assert.isFalse(memory.destroyed(), "a deliberate, flushed close is graceful")
+
+      const broken = yield* start({ framing, codec, directWrite: (_bytes, done) => done(new Error("EPIPE")) })
+      broken.connection.offer({ _tag: "Who" })
+      const failed = yield* Fiber.join(broken.fiber).pipe(Effect.flip)
+      assert.strictEqual(failed._tag, "SocketError")
+      assert.isTrue(broken.memory.destroyed())
+    }))
 })
