@@ -103,7 +103,7 @@ const main = async () => {
         (c) => c.run(() => Effect.void)
       ), Layer.empty)
   )
-  await measure("+ Server (FiberMap session, registry, logs annotations)", (ready) =>
+  await measure("Server with direct writes (no writer fiber), as tether-server runs", (ready) =>
     void Effect.runFork(
       Effect.gen(function*() {
         const server = yield* Server.make<Uint8Array>({
@@ -111,7 +111,8 @@ const main = async () => {
           codec: Codec.bytes,
           dialect: Heartbeat.bytes,
           heartbeat: { ...Heartbeat.ping({ interval: "1 second", timeout: "3 seconds" }), answers: false },
-          handler: () => Effect.void
+          directWrite: NodeTether.directWrite,
+          handler: () => undefined
         })
         ready((server.address as SocketServer.TcpAddress).port)
         yield* Effect.never
