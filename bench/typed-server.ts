@@ -48,7 +48,8 @@ if (kind === "raw") {
   const program = Effect.gen(function*() {
     const server = yield* Server.make<Message.Message>({
       framing: kind === "msgpack" ? Frame.lengthPrefixed() : Frame.lines(),
-      codec: kind === "msgpack" ? Codec.msgpack(Message.Message) : Codec.json(Message.Message),
+      // Responses are built from a decoded (validated) request: no need to validate them again.
+      codec: kind === "msgpack" ? Codec.msgpack(Message.Message, { trustedEncode: true }) : Codec.json(Message.Message, { trustedEncode: true }),
       directWrite: NodeTether.directWrite,
       handler: (session, message) => {
         if (message._tag !== "Request") return
