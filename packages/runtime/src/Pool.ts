@@ -102,16 +102,15 @@ export const make = <M>(options: Options<M>): Effect.Effect<ClientPool<M>, never
       yield* Scope.close(scope, Exit.void)
       return yield* Effect.fail("unhealthy" as const)
     })
-    const get = attempt.pipe(
-      // A failed dial or an unhealthy client: try again shortly, until the timeout.
+    const get: Effect.Effect<Client.Client<M>, PoolTimeout, Scope.Scope> = attempt.pipe(
+      // A failed dial or an unhealthy client: try again shortly; only the timeout ends it.
       Effect.retry(Schedule.spaced("100 millis")),
+      Effect.orDie,
       Effect.timeoutFail({
         duration: acquireTimeout,
         onTimeout: () => new PoolTimeout({ timeoutMs: Duration.toMillis(acquireTimeout) })
-      }),
-      Effect.catchIf((e): e is unknown => !(e instanceof PoolTimeout), () =>
-        Effect.fail(new PoolTimeout({ timeoutMs: Duration.toMillis(acquireTimeout) })))
-    ) as Effect.Effect<Client.Client<M>, PoolTimeout, Scope.Scope>
+      })
+    )
 
     return {
       get,

@@ -63,4 +63,18 @@ describe("Pool", () => {
       Effect.scoped,
       Effect.provide(Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone))
     ))
+
+  it.live("get fails with PoolTimeout when no healthy connection can be had in time", () =>
+    Effect.gen(function*() {
+      const pool = yield* Pool.make({
+        connect: NodeTether.connect({ port: 1, connectTimeout: "100 millis" }),
+        framing,
+        codec,
+        acquireTimeout: "300 millis"
+      })
+      const started = Date.now()
+      const error = yield* pool.use(() => Effect.void).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "PoolTimeout")
+      assert.isBelow(Date.now() - started, 2000)
+    }).pipe(Effect.scoped))
 })
