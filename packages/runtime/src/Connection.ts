@@ -157,7 +157,7 @@ export interface Connection<M> {
    * callback, and costs no fiber; one that returns an Effect is run in the
    * connection's handler fiber, and later batches wait for it.
    */
-  readonly run: <E, R>(
+  readonly run: <E = never, R = never>(
     handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R> | void
   ) => Effect.Effect<never, ConnectionError | E, R>
   /**
@@ -521,7 +521,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
     return tick
   }
 
-  const run = <E, R>(
+  const run = <E = never, R = never>(
     handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R> | void
   ): Effect.Effect<never, ConnectionError | E, R> =>
     Effect.scoped(
@@ -537,8 +537,8 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
         handleLoop = makeHandleLoop(handler)
         handleSync = handler
         startHandler = (yield* FiberSet.runtime(set)<R>()) as any
-        Metrics.connectionsActive.unsafeUpdate(1, [])
-        yield* Effect.addFinalizer(() => Effect.sync(() => Metrics.connectionsActive.unsafeUpdate(-1, [])))
+        Metrics.connectionsActive.unsafeModify(1, [])
+        yield* Effect.addFinalizer(() => Effect.sync(() => Metrics.connectionsActive.unsafeModify(-1, [])))
         // Failed (or closed) before running: end at once, but still through
         // the reader, so the socket is opened and closed the normal way.
         if (failure !== undefined) Deferred.unsafeDone(set.deferred, Exit.fail(failure))
