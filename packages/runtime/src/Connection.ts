@@ -35,6 +35,7 @@ import {
   SlowConsumer
 } from "./ConnectionError.js"
 import type * as Heartbeat from "./Heartbeat.js"
+import type * as HeartbeatScheduler from "./HeartbeatScheduler.js"
 import * as Metrics from "./Metrics.js"
 
 /**
@@ -82,6 +83,11 @@ export interface Options<M> {
   readonly deadline?: { readonly after: Duration.DurationInput; readonly what: string }
   /** Called once the socket is open (for a client: connected). */
   readonly onOpen?: () => void
+  /**
+   * Run the heartbeat on a scheduler shared by many connections (the server
+   * passes its own) instead of a fiber of this connection.
+   */
+  readonly heartbeatScheduler?: HeartbeatScheduler.HeartbeatScheduler | undefined
   /**
    * Write straight to the transport, `done` called once the bytes are flushed
    * (Node: `net.Socket.write`). When given, writes need no writer fiber:
@@ -485,23 +491,34 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
   }
 
   // --- heartbeat: pings on the policy's schedule, watches "last heard" and the deadline ---
-  const heartbeatLoop = (): Effect.Effect<void, ConnectionError> | undefined => {
+  /**
+   * The heartbeat as a step function: given the time, it does what is due and
+   * answers when it is next due (undefined: never again). Run by a fiber of
+   * this connection, or by a scheduler shared by many connections.
+   */
+  const makeBeat = (): { readonly first: number; readonly run: (at: number) => number | undefined } | undefined => {
     const timeoutMs = policy?.timeoutMs
     const pinger = policy?.pinger?.()
     if (timeoutMs === undefined && pinger === undefined && deadlineAt === undefined) return undefined
     let seq = 0
     let lastPing: number | undefined
     let nextPingAt = pinger !== undefined ? now() + pinger.first() : Infinity
-    const tick: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
-      const at = now()
+    const nextDue = () => {
+      let due = nextPingAt
+      if (timeoutMs !== undefined) due = Math.min(due, lastHeard + timeoutMs)
+      if (deadlineAt !== undefined) due = Math.min(due, deadlineAt)
+      return due === Infinity ? undefined : due
+    }
+    const run = (at: number): number | undefined => {
+      if (failure !== undefined) return undefined
       if (timeoutMs !== undefined && at - lastHeard >= timeoutMs) {
         Metrics.heartbeatTimeouts.unsafeUpdate(1, [])
-        return Effect.fail(new HeartbeatTimeout({ silentForMs: at - lastHeard, timeoutMs }))
+        fail(new HeartbeatTimeout({ silentForMs: at - lastHeard, timeoutMs }))
+        return undefined
       }
       if (deadlineAt !== undefined && at >= deadlineAt) {
-        return Effect.fail(
-          new DeadlineExceeded({ what: options.deadline!.what, afterMs: Duration.toMillis(options.deadline!.after) })
-        )
+        fail(new DeadlineExceeded({ what: options.deadline!.what, afterMs: Duration.toMillis(options.deadline!.after) }))
+        return undefined
       }
       if (pinger !== undefined && at >= nextPingAt) {
         const missed = lastPing !== undefined && lastPong < lastPing
@@ -512,11 +529,18 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
         lastPing = at
         nextPingAt = at + pinger.next(missed, at)
       }
-      let wake = nextPingAt
-      if (timeoutMs !== undefined) wake = Math.min(wake, lastHeard + timeoutMs)
-      if (deadlineAt !== undefined) wake = Math.min(wake, deadlineAt)
-      if (wake === Infinity) return Effect.never
-      return Effect.flatMap(Effect.sleep(Math.max(0, wake - at)), () => tick)
+      return nextDue()
+    }
+    return { first: nextDue() ?? Infinity, run }
+  }
+
+  /** The per-connection heartbeat fiber: sleeps until the beat is due, runs it. */
+  const heartbeatFiber = (beat: NonNullable<ReturnType<typeof makeBeat>>): Effect.Effect<void> => {
+    const tick: Effect.Effect<void> = Effect.suspend(() => {
+      const at = now()
+      const due = beat.run(at)
+      if (due === undefined) return failure === undefined ? Effect.never : Effect.void
+      return Effect.flatMap(Effect.sleep(Math.max(0, due - at)), () => tick)
     })
     return tick
   }
@@ -557,8 +581,15 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
         )
         if (directWrite === undefined) yield* FiberSet.run(set, writerLoop(write))
         else if (outbound.length > 0 || closing !== undefined) kickWriter()
-        const heartbeat = heartbeatLoop()
-        if (heartbeat !== undefined) yield* FiberSet.run(set, heartbeat)
+        const beat = makeBeat()
+        if (beat !== undefined) {
+          if (options.heartbeatScheduler !== undefined) {
+            const cancel = options.heartbeatScheduler.add(beat, beat.first)
+            yield* Effect.addFinalizer(() => Effect.sync(cancel))
+          } else {
+            yield* FiberSet.run(set, heartbeatFiber(beat))
+          }
+        }
 
         // Runs before the FiberSet closes: a connection that did not end by a
         // deliberate, flushed close is destroyed outright, so a peer that does

@@ -24,6 +24,7 @@ import type * as Scope from "effect/Scope"
 import * as Connection from "./Connection.js"
 import * as ConnectionError from "./ConnectionError.js"
 import type * as Heartbeat from "./Heartbeat.js"
+import * as HeartbeatScheduler from "./HeartbeatScheduler.js"
 import * as Metrics from "./Metrics.js"
 import * as Registry from "./Registry.js"
 
@@ -114,6 +115,12 @@ export interface Options<M, E, R> {
   readonly handler: (session: Registry.Session<M>, message: M) => Effect.Effect<void, E, R> | void
   readonly onJoin?: (session: Registry.Session<M>) => Effect.Effect<void, never, R>
   readonly onLeave?: (session: Registry.Session<M>, reason: string) => Effect.Effect<void, never, R>
+  /**
+   * Run every connection's heartbeat (pings, timeouts, login deadline) on one
+   * scheduler fiber for the whole server instead of a fiber per connection
+   * (default true: a fiber and a timer less per connection).
+   */
+  readonly sharedHeartbeat?: boolean
   /** Describes the peer of an accepted socket (the Node layer supplies `host:port`). */
   readonly peerAddress?: Effect.Effect<string>
   /**
@@ -199,7 +206,9 @@ export const make = <M, E = never, R = never>(
     const sessions = yield* FiberMap.make<number>()
     const live = new Set<Registry.Session<M>>()
     const stats: Stats = { accepted: 0, refused: 0, closed: 0, framesIn: 0, framesOut: 0 }
+    const heartbeatScheduler = options.sharedHeartbeat === false ? undefined : yield* HeartbeatScheduler.make
     const connectionOptions: Connection.Options<M> = {
+      ...(heartbeatScheduler ? { heartbeatScheduler } : {}),
       framing: options.framing,
       codec: options.codec,
       ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
