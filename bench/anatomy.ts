@@ -103,7 +103,7 @@ const main = async () => {
         (c) => c.run(() => Effect.void)
       ), Layer.empty)
   )
-  await measure("Server with direct writes (no writer fiber), as tether-server runs", (ready) =>
+  await measure("Server as tether-server runs it (direct writes, shared heartbeat scheduler)", (ready) =>
     void Effect.runFork(
       Effect.gen(function*() {
         const server = yield* Server.make<Uint8Array>({
