@@ -138,7 +138,16 @@ export const interactive = (options: ChatOptions) =>
       rl.on("close", () => emit.end())
     })
     rl.prompt()
-    yield* input.pipe(
+    // Once the client gives up (or a login is refused) there is nothing left to type into.
+    // The status line has said why; exit with the code that says it too.
+    const gaveUp = client.states.pipe(
+      Stream.filter((state) => state._tag === "GaveUp"),
+      Stream.runHead,
+      Effect.zipRight(client.awaitConnected),
+      Effect.mapError((error) => Cli.exitWith(failedToConnect(error).code, "")),
+      Effect.zipRight(Effect.fail(Cli.exitWith(ExitCodes.couldNotConnect, "")))
+    )
+    const typing = input.pipe(
       Stream.takeWhile((line) => line.trim() !== "/quit"),
       Stream.runForEach((line) => {
         const text = line.trim()
@@ -152,5 +161,6 @@ export const interactive = (options: ChatOptions) =>
         )
       })
     )
+    yield* Effect.raceFirst(typing, gaveUp)
     yield* client.close
   }).pipe(Effect.scoped)

@@ -141,5 +141,5 @@ export const teardown = <E, A>(exit: Exit.Exit<A, E>, onExit: (code: number) => 
 export const reportExit = <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.tapError(program, (error) =>
     Effect.sync(() => {
-      if (error instanceof ExitCode) process.stderr.write(`${error.message}\n`)
+      if (error instanceof ExitCode && error.message.length > 0) process.stderr.write(`${error.message}\n`)
     }))
