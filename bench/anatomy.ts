@@ -62,14 +62,18 @@ const measure = async (name: string, start: (ready: (port: number) => void) => v
   console.log(`| ${name} | ${((after - before) / conns / 1024).toFixed(1)} |`)
 }
 
-const effectServer = <E, R>(handler: (socket: Socket.Socket) => Effect.Effect<unknown, E, R>, provide: Layer.Layer<R>) => (ready: (port: number) => void) =>
+const effectServer = <E, R>(
+  handler: (socket: Socket.Socket) => Effect.Effect<unknown, E, R>,
+  provide: Layer.Layer<R>,
+  socketServer: Layer.Layer<SocketServer.SocketServer, unknown> = NodeSocketServer.layer({ host: "127.0.0.1", port: 0, backlog: 4096 })
+) => (ready: (port: number) => void) =>
   void Effect.runFork(
     Effect.gen(function*() {
       const server = yield* SocketServer.SocketServer
       ready((server.address as SocketServer.TcpAddress).port)
       yield* server.run(handler)
     }).pipe(
-      Effect.provide(Layer.merge(NodeSocketServer.layer({ host: "127.0.0.1", port: 0, backlog: 4096 }), provide)),
+      Effect.provide(Layer.merge(socketServer, provide)),
       Logger.withMinimumLogLevel(LogLevel.Warning)
     )
   )
@@ -103,7 +107,17 @@ const main = async () => {
         (c) => c.run(() => Effect.void)
       ), Layer.empty)
   )
-  await measure("Server as tether-server runs it (direct writes, shared heartbeat scheduler)", (ready) =>
+  const tetherServer = NodeTether.layerServer({ port: 0, backlog: 4096 })
+  await measure(
+    "NodeTether.layerServer (node:net transport), handler never runs the socket",
+    effectServer(() => Effect.never, Layer.empty, tetherServer)
+  )
+  await measure(
+    "+ Tether Connection over the transport, no heartbeat",
+    effectServer((socket) =>
+      Effect.flatMap(Connection.make(socket, { framing, codec: Codec.bytes }), (c) => c.run(() => Effect.void)), Layer.empty, tetherServer)
+  )
+  await measure("Server as tether-server runs it (transport, shared heartbeat scheduler)", (ready) =>
     void Effect.runFork(
       Effect.gen(function*() {
         const server = yield* Server.make<Uint8Array>({
@@ -111,7 +125,6 @@ const main = async () => {
           codec: Codec.bytes,
           dialect: Heartbeat.bytes,
           heartbeat: { ...Heartbeat.ping({ interval: "1 second", timeout: "3 seconds" }), answers: false },
-          directWrite: NodeTether.directWrite,
           handler: () => undefined
         })
         ready((server.address as SocketServer.TcpAddress).port)

@@ -1,18 +1,25 @@
 /**
- * Node wiring for Tether: `SocketServer` and `Socket` from
+ * Node wiring for Tether: a TCP `SocketServer` whose accepted sockets carry a
+ * Tether {@link Transport.Transport} over the `net.Socket` (connections then
+ * cost no platform fiber, scope or FiberSet), client `Socket`s from
  * `@effect/platform-node` with TCP options, and the peer address of accepted
  * sockets. Imports by subpath only (the package root loads far more).
  *
  * @since 0.1.0
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
-import type * as Socket from "@effect/platform/Socket"
-import type * as SocketServer from "@effect/platform/SocketServer"
+import * as Socket from "@effect/platform/Socket"
+import * as SocketServer from "@effect/platform/SocketServer"
+import * as Transport from "@tether/runtime/Transport"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import * as Net from "node:net"
 
 /**
  * TCP options shared by servers and clients.
@@ -48,7 +55,136 @@ const tcp = (options: TcpOptions) => ({
 })
 
 /**
- * A `SocketServer` listening on TCP.
+ * A Tether transport over an accepted `net.Socket`, and the platform
+ * `Socket` view of it (made only if something runs it the platform way).
+ */
+class NetTransport implements Transport.Transport {
+  readonly [Socket.TypeId]: Socket.TypeId = Socket.TypeId
+  readonly [Transport.TypeId]: Transport.Transport = this
+  readonly remote: string
+  private platform: Socket.Socket | undefined
+  private error: Error | undefined
+  constructor(readonly socket: Net.Socket) {
+    this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`
+    // Node throws an 'error' event nobody listens to: keep one listener for the socket's life.
+    socket.on("error", (error) => {
+      this.error ??= error
+    })
+  }
+  start(handlers: Transport.Handlers): void {
+    const socket = this.socket
+    if (this.error !== undefined) {
+      return handlers.onError(new Socket.SocketGenericError({ reason: "Read", cause: this.error }))
+    }
+    if (socket.destroyed || socket.readableEnded) return handlers.onEnd()
+    socket.on("data", handlers.onData)
+    socket.on("end", handlers.onEnd)
+    socket.on("error", (cause) => handlers.onError(new Socket.SocketGenericError({ reason: "Read", cause })))
+    socket.on("close", handlers.onEnd)
+  }
+  write(bytes: Uint8Array, done: (error?: Error | null) => void): void {
+    this.socket.write(bytes, done)
+  }
+  end(): void {
+    // Flush what was written, send FIN, then free the socket even if the peer never closes.
+    if (!this.socket.destroyed) this.socket.destroySoon()
+  }
+  destroy(): void {
+    this.socket.destroy()
+  }
+  private get view(): Socket.Socket {
+    return this.platform ??= Effect.runSync(
+      NodeSocket.fromDuplex(Effect.succeed(this.socket))
+    )
+  }
+  get run() {
+    return this.view.run
+  }
+  get runRaw() {
+    return this.view.runRaw
+  }
+  get writer() {
+    return this.view.writer
+  }
+}
+
+/**
+ * A TCP `SocketServer` over `node:net` (scoped: listening until the scope
+ * closes). Each accepted socket carries a Tether transport, so a Tether
+ * `Connection` over it needs no fiber of its own while idle; other users can
+ * still `run` it as a platform `Socket`. The handler of `run` is started once
+ * per connection with `NodeSocket.NetSocket` in context and should return
+ * quickly (fork what lives as long as the connection).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeServer = (
+  options: ServerOptions = {}
+): Effect.Effect<SocketServer.SocketServer["Type"], SocketServer.SocketServerError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pending: Array<Net.Socket> = []
+    let onConnection = (socket: Net.Socket) => {
+      pending.push(socket)
+    }
+    const failed = yield* Deferred.make<never, Error>()
+    const server = Net.createServer({ ...tcp(options) }, (socket) => onConnection(socket))
+    server.on("error", (cause) => Deferred.unsafeDone(failed, Exit.fail(cause)))
+    yield* Effect.addFinalizer(() =>
+      Effect.async<void>((resume) => {
+        for (const socket of pending) socket.destroy()
+        server.close(() => resume(Effect.void))
+      })
+    )
+    yield* Effect.async<void>((resume) => {
+      server.listen({
+        host: options.host ?? "127.0.0.1",
+        port: options.port ?? 0,
+        ...(options.backlog !== undefined ? { backlog: options.backlog } : {})
+      }, () => resume(Effect.void))
+    }).pipe(
+      Effect.raceFirst(
+        Effect.mapError(Deferred.await(failed), (cause) => new SocketServer.SocketServerError({ reason: "Open", cause }))
+      )
+    )
+    const address = server.address()!
+    const run = <R, E, _>(handler: (socket: Socket.Socket) => Effect.Effect<_, E, R>) =>
+      Effect.flatMap(Effect.runtime<R>(), (runtime) => {
+        const fork = Runtime.runFork(runtime)
+        const accept = (socket: Net.Socket) => {
+          fork(
+            handler(new NetTransport(socket)).pipe(
+              Effect.provideService(NodeSocket.NetSocket, socket),
+              Effect.catchAllCause((cause) => Effect.logError("connection handler failed", cause))
+            )
+          )
+        }
+        return Effect.async<never>(() => {
+          const previous = onConnection
+          onConnection = accept
+          for (const socket of pending.splice(0)) accept(socket)
+          return Effect.sync(() => {
+            onConnection = previous
+          })
+        }).pipe(
+          Effect.raceFirst(
+            Effect.mapError(
+              Deferred.await(failed),
+              (cause) => new SocketServer.SocketServerError({ reason: "Unknown", cause })
+            )
+          )
+        )
+      })
+    return SocketServer.SocketServer.of({
+      address: typeof address === "string"
+        ? { _tag: "UnixAddress", path: address }
+        : { _tag: "TcpAddress", hostname: address.address, port: address.port },
+      run
+    })
+  })
+
+/**
+ * A `SocketServer` listening on TCP ({@link makeServer}).
  *
  * @since 0.1.0
  * @category layers
@@ -56,12 +192,7 @@ const tcp = (options: TcpOptions) => ({
 export const layerServer = (
   options: ServerOptions = {}
 ): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> =>
-  NodeSocketServer.layer({
-    host: options.host ?? "127.0.0.1",
-    port: options.port ?? 0,
-    ...(options.backlog !== undefined ? { backlog: options.backlog } : {}),
-    ...tcp(options)
-  })
+  Layer.scoped(SocketServer.SocketServer, makeServer(options))
 
 /**
  * The remote `host:port` of the socket a `SocketServer` handler was given.

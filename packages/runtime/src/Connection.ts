@@ -23,8 +23,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import {
   type ConnectionError,
   DeadlineExceeded,
@@ -37,6 +39,7 @@ import {
 import type * as Heartbeat from "./Heartbeat.js"
 import type * as HeartbeatScheduler from "./HeartbeatScheduler.js"
 import * as Metrics from "./Metrics.js"
+import * as Transport from "./Transport.js"
 
 /**
  * What to do when a peer's outbound queue is full.
@@ -167,6 +170,18 @@ export interface Connection<M> {
     handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R> | void
   ) => Effect.Effect<never, ConnectionError | E, R>
   /**
+   * `run` without a fiber of its own: starts the connection with `runtime`
+   * (for the handler's fibers) and calls `onExit` once it has ended, its
+   * socket closed and its fibers done. Returns a function that interrupts
+   * it. Over a {@link Transport.Transport} an idle connection then costs no
+   * fiber at all; over any other socket this forks `run`.
+   */
+  readonly unsafeStart: <E = never, R = never>(
+    runtime: Runtime.Runtime<R>,
+    handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R> | void,
+    onExit: (exit: Exit.Exit<never, ConnectionError | E>) => void
+  ) => () => void
+  /**
    * `send` without an Effect when there is room: queues at once and returns
    * undefined; otherwise returns what `send` would do (wait for room under
    * `backpressure`, fail under `disconnect`). For synchronous handlers.
@@ -232,11 +247,26 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
   let roomWaiters: Array<() => void> = []
   let flushWaiters: Array<() => void> = []
 
+  // the transport path: how `run` is woken when the connection ends
+  let ended: ((cause: Cause.Cause<unknown>) => void) | undefined
+  let endCause: Cause.Cause<unknown> | undefined
+
   const fail = (error: ConnectionError): void => {
     if (failure !== undefined) return
     failure = error
     if (fiberSet !== undefined) Deferred.unsafeDone(fiberSet.deferred, Exit.fail(error))
+    endWith(Cause.fail(error))
     releaseWaiters()
+  }
+
+  const endWith = (cause: Cause.Cause<unknown>): void => {
+    if (endCause !== undefined) return
+    endCause = cause
+    if (ended !== undefined) {
+      const end = ended
+      ended = undefined
+      end(cause)
+    }
   }
 
   const releaseWaiters = () => {
@@ -247,7 +277,10 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
     for (const w of waiters) w()
   }
 
-  const directWrite = options.directWrite
+  const transport = Transport.fromSocket(socket)
+  const directWrite = transport !== undefined
+    ? (bytes: Uint8Array, done: (error?: Error | null) => void) => transport.write(bytes, done)
+    : options.directWrite
   let flushScheduled = false
 
   /** Makes the writer look at the queue: wakes the writer fiber, or schedules a direct flush. */
@@ -545,10 +578,128 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
     return tick
   }
 
+  /**
+   * Starts the connection over a {@link Transport.Transport}: it is driven
+   * by the transport's callbacks and the shared heartbeat scheduler, so an
+   * idle connection has no fiber at all. A handler fiber exists only while
+   * an Effect-returning handler runs. `onExit` is called once, after the
+   * transport is closed and every fiber of the connection has ended.
+   */
+  const startTransport = <E, R>(
+    transport: Transport.Transport,
+    runtime: Runtime.Runtime<R>,
+    handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R> | void,
+    onExit: (exit: Exit.Exit<never, ConnectionError | E>) => void
+  ): (() => void) => {
+    const fork = Runtime.runFork(runtime)
+    let handlerFiber: Fiber.RuntimeFiber<void, unknown> | undefined
+    let heartbeat: Fiber.RuntimeFiber<void, unknown> | undefined
+    let cancelBeat: (() => void) | undefined
+    const start = now()
+    lastHeard = start
+    lastPong = start
+    if (options.deadline !== undefined) deadlineAt = start + Duration.toMillis(options.deadline.after)
+    decoder = framing.decoder()
+    handleLoop = makeHandleLoop(handler)
+    handleSync = handler
+    startHandler = (effect) => {
+      const fiber = fork(effect)
+      handlerFiber = fiber
+      fiber.addObserver((exit) => {
+        if (handlerFiber === fiber) handlerFiber = undefined
+        if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
+          failure ??= Option.getOrElse(
+            Cause.failureOption(exit.cause),
+            () => new Kicked({ reason: "handler died" })
+          ) as ConnectionError
+          endWith(exit.cause)
+        }
+      })
+      return fiber
+    }
+    Metrics.connectionsActive.unsafeModify(1, [])
+
+    const finish = (cause: Cause.Cause<unknown>) => {
+      failure ??= new Kicked({ reason: "interrupted" })
+      releaseWaiters()
+      cancelBeat?.()
+      const deliberate = closing !== undefined && failure === closing && outbound.length === 0
+      if (deliberate) transport.end()
+      else transport.destroy()
+      Metrics.connectionsActive.unsafeModify(-1, [])
+      const exit = Exit.failCause(cause) as Exit.Exit<never, ConnectionError | E>
+      const fibers = [handlerFiber, heartbeat].filter((f) => f !== undefined)
+      if (fibers.length === 0) return onExit(exit)
+      let left = fibers.length
+      for (const fiber of fibers) {
+        fiber.addObserver(() => {
+          if (--left === 0) onExit(exit)
+        })
+        fiber.unsafeInterruptAsFork(FiberId.none)
+      }
+    }
+    if (endCause !== undefined) {
+      // Failed (or closed and flushed) before it started.
+      finish(endCause)
+    } else {
+      ended = finish
+      open = true
+      transport.start({
+        onData,
+        onEnd: () => {
+          if (failure !== undefined) return
+          const end = () => fail(decoder!.end() ?? new PeerClosed())
+          if (handling) idleWaiters.push(end)
+          else end()
+        },
+        onError: fail
+      })
+      options.onOpen?.()
+      if (outbound.length > 0 || closing !== undefined) kickWriter()
+      const beat = makeBeat()
+      if (beat !== undefined && failure === undefined) {
+        if (options.heartbeatScheduler !== undefined) cancelBeat = options.heartbeatScheduler.add(beat, beat.first)
+        else heartbeat = fork(heartbeatFiber(beat))
+      }
+    }
+    return () => endWith(Cause.interrupt(FiberId.none))
+  }
+
+  const unsafeStart = <E, R>(
+    runtime: Runtime.Runtime<R>,
+    handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R> | void,
+    onExit: (exit: Exit.Exit<never, ConnectionError | E>) => void
+  ): (() => void) => {
+    if (transport !== undefined) return startTransport(transport, runtime, handler, onExit)
+    const fiber = Runtime.runFork(runtime)(run(handler))
+    fiber.addObserver(onExit)
+    return () => fiber.unsafeInterruptAsFork(FiberId.none)
+  }
+
+  const runTransport = <E, R>(
+    transport: Transport.Transport,
+    handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R> | void
+  ): Effect.Effect<never, ConnectionError | E, R> =>
+    Effect.flatMap(Effect.runtime<R>(), (runtime) =>
+      Effect.async<never, ConnectionError | E>((resume) => {
+        let done: Exit.Exit<never, ConnectionError | E> | undefined
+        let interrupted: (() => void) | undefined
+        const stop = startTransport(transport, runtime, handler, (exit) => {
+          done = exit
+          if (interrupted !== undefined) interrupted()
+          else resume(exit)
+        })
+        return Effect.async<void>((resumeCancel) => {
+          if (done !== undefined) return resumeCancel(Effect.void)
+          interrupted = () => resumeCancel(Effect.void)
+          stop()
+        })
+      }))
+
   const run = <E = never, R = never>(
     handler: (batch: ReadonlyArray<M>) => Effect.Effect<void, E, R> | void
   ): Effect.Effect<never, ConnectionError | E, R> =>
-    Effect.scoped(
+    transport !== undefined ? runTransport(transport, handler) : Effect.scoped(
       Effect.gen(function*() {
         const write = yield* socket.writer
         const set = yield* FiberSet.make<unknown, unknown>()
@@ -649,6 +800,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
         : Effect.void
     ),
     run,
+    unsafeStart,
     stats,
     queued: () => outbound.length,
     isOpen: () => failure === undefined && !closeRequested

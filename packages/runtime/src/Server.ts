@@ -17,9 +17,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberMap from "effect/FiberMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Connection from "./Connection.js"
 import * as ConnectionError from "./ConnectionError.js"
@@ -27,6 +27,7 @@ import type * as Heartbeat from "./Heartbeat.js"
 import * as HeartbeatScheduler from "./HeartbeatScheduler.js"
 import * as Metrics from "./Metrics.js"
 import * as Registry from "./Registry.js"
+import * as Transport from "./Transport.js"
 
 /**
  * Checks a user's credentials for the login step.
@@ -203,7 +204,6 @@ export const make = <M, E = never, R = never>(
     const socketServer = yield* SocketServer.SocketServer
     const authenticator = yield* Authenticator
     const registry = Registry.unsafeMake<M>({ codec: options.codec, goodbye: options.goodbye })
-    const sessions = yield* FiberMap.make<number>()
     const live = new Set<Registry.Session<M>>()
     const stats: Stats = { accepted: 0, refused: 0, closed: 0, framesIn: 0, framesOut: 0 }
     const heartbeatScheduler = options.sharedHeartbeat === false ? undefined : yield* HeartbeatScheduler.make
@@ -219,6 +219,21 @@ export const make = <M, E = never, R = never>(
       ...(options.login ? { deadline: { after: options.loginTimeout ?? defaultLoginTimeout, what: "login" } } : {})
     }
     const login = options.login
+
+    // Sessions run without a fiber of their own (Connection.unsafeStart);
+    // their handler fibers and exit handling run on this runtime.
+    const runtime = yield* Effect.runtime<R>()
+    const fork = Runtime.runFork(runtime)
+    const running = new Map<number, () => void>()
+    let settledWaiters: Array<() => void> = []
+    const settled = (id: number) => {
+      running.delete(id)
+      if (running.size === 0 && settledWaiters.length > 0) {
+        const waiters = settledWaiters
+        settledWaiters = []
+        for (const w of waiters) w()
+      }
+    }
 
     const runSession = (session: { id: number; user: string | undefined; remote: string; connection: Connection.Connection<M> }) => {
       const connection = session.connection
@@ -270,10 +285,17 @@ export const make = <M, E = never, R = never>(
           if (result !== undefined) return Effect.flatMap(result, () => handleFrom(batch, i + 1) ?? Effect.void)
         }
       }
-      const handleBatch = (batch: ReadonlyArray<M>) => handleFrom(batch, 0)
+      // Effects the handler returns run in a fiber of their own: give their logs the session's annotations.
+      const annotate = Effect.annotateLogs({ session: session.id, remote: session.remote })
+      const handleBatch = (batch: ReadonlyArray<M>) => {
+        const result = handleFrom(batch, 0)
+        return result === undefined
+          ? undefined
+          : annotate(Effect.suspend(() => Effect.annotateLogs(result, "user", session.user ?? "-")))
+      }
       if (login === undefined) registry.add(session)
-      return connection.run(handleBatch).pipe(
-        Effect.onExit((exit) =>
+      const onExit = (exit: Exit.Exit<never, unknown>) =>
+        fork(
           Effect.gen(function*() {
             const wasRegistered = registry.get(session.user ?? "") === session || login === undefined
             registry.remove(session)
@@ -291,11 +313,27 @@ export const make = <M, E = never, R = never>(
                 : "quit"
               yield* options.onLeave(session, reason)
             }
-          }).pipe(Effect.annotateLogs("user", session.user ?? "-"))
-        ),
-        Effect.annotateLogs({ session: session.id, remote: session.remote })
-      )
+          }).pipe(
+            Effect.annotateLogs("user", session.user ?? "-"),
+            annotate,
+            Effect.ensuring(Effect.sync(() => settled(session.id)))
+          )
+        )
+      // Registered before it starts: a connection can end inside unsafeStart.
+      running.set(session.id, () => {})
+      const stop = connection.unsafeStart(runtime, handleBatch, onExit)
+      if (running.has(session.id)) running.set(session.id, stop)
     }
+
+    /** Waits until every session has ended and its exit handling (logs, onLeave) is done. */
+    const allSettled = Effect.async<void>((resume) => {
+      if (running.size === 0) return resume(Effect.void)
+      const wake = () => resume(Effect.void)
+      settledWaiters.push(wake)
+      return Effect.sync(() => {
+        settledWaiters = settledWaiters.filter((w) => w !== wake)
+      })
+    })
 
     const refuse = (socket: Socket.Socket, remote: string) =>
       Effect.gen(function*() {
@@ -316,20 +354,25 @@ export const make = <M, E = never, R = never>(
 
     const accept = (socket: Socket.Socket) =>
       Effect.gen(function*() {
-        const remote = options.peerAddress ? yield* options.peerAddress : "unknown"
+        const transport = Transport.fromSocket(socket)
+        const remote = transport !== undefined
+          ? transport.remote
+          : options.peerAddress
+          ? yield* options.peerAddress
+          : "unknown"
         if (options.maxConnections !== undefined && live.size >= options.maxConnections) {
           return yield* refuse(socket, remote)
         }
         stats.accepted++
         Metrics.connectionsAccepted.unsafeUpdate(1, [])
-        const directWrite = options.directWrite ? yield* options.directWrite : undefined
+        const directWrite = options.directWrite && transport === undefined ? yield* options.directWrite : undefined
         const connection = yield* Connection.make(
           socket,
           directWrite ? { ...connectionOptions, directWrite } : connectionOptions
         )
         const session = { id: connection.id, user: undefined as string | undefined, remote, connection }
         live.add(session)
-        yield* FiberMap.run(sessions, session.id, runSession(session))
+        runSession(session)
       })
 
     const acceptFiber = yield* Effect.forkScoped(
@@ -354,7 +397,7 @@ export const make = <M, E = never, R = never>(
             if (bye !== undefined) session.connection.offer(bye)
             session.connection.close("shutting down")
           }
-          yield* FiberMap.awaitEmpty(sessions)
+          yield* allSettled
         })
         // Finalizers run uninterruptibly: without `interruptible` the timeout
         // could not stop a drain stuck behind a handler that never returns.
@@ -362,7 +405,8 @@ export const make = <M, E = never, R = never>(
         if (Option.isNone(finished)) {
           yield* Effect.logWarning(`drain timeout: interrupting ${live.size} connections`)
         }
-        yield* FiberMap.clear(sessions)
+        for (const stop of Array.from(running.values())) stop()
+        yield* allSettled
       })
     )
 
