@@ -62,7 +62,6 @@ const main = async () => {
           codec: Codec.bytes,
           dialect: Heartbeat.bytes,
           heartbeat: { ...Heartbeat.ping({ interval: "1 second", timeout: "3 seconds" }), answers: false },
-          directWrite: NodeTether.directWrite,
           handler: () => undefined
         })
         port = (server.address as SocketServer.TcpAddress).port

@@ -50,7 +50,6 @@ if (kind === "raw") {
       framing: kind === "msgpack" ? Frame.lengthPrefixed() : Frame.lines(),
       // Responses are built from a decoded (validated) request: no need to validate them again.
       codec: kind === "msgpack" ? Codec.msgpack(Message.Message, { trustedEncode: true }) : Codec.json(Message.Message, { trustedEncode: true }),
-      directWrite: NodeTether.directWrite,
       handler: (session, message) => {
         if (message._tag !== "Request") return
         const slow = session.connection.offerOrSend({ _tag: "Response", id: message.id, body: message.body })

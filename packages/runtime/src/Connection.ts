@@ -349,7 +349,8 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
 
   const flushDirect = (): void => {
     flushScheduled = false
-    if (failure !== undefined || writing) return
+    // A transport is written only once the connection runs (as a socket's writer waits for run).
+    if (failure !== undefined || writing || (transport !== undefined && !open)) return
     if (outbound.length === 0) {
       const closed = writerIdle()
       if (closed !== undefined) fail(closed)

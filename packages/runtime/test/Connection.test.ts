@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Classic from "@tether/protocol/Classic"
 import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
@@ -53,6 +53,9 @@ const start = <M>(options: Connection.Options<M>, handler: (batch: ReadonlyArray
     return { memory, connection, fiber }
   })
 
+// Every case runs against a platform socket and against a socket carrying a
+// Tether transport (the path NodeTether.layerServer's connections take).
+const suite = (kind: MemorySocket.Kind) => {
 describe("Connection heartbeat", () => {
   it.effect("kicks a silent peer at the timeout and not one interval before", () =>
     Effect.gen(function*() {
@@ -395,7 +398,8 @@ describe("Connection outbound", () => {
       assert.isNull(fiber.unsafePoll())
     }))
 
-  it.effect("direct writes: one write per turn, close after the flush, a write error fails the connection", () =>
+  // The directWrite option is how a platform socket skips its writer fiber; a transport writes directly anyway.
+  if (kind === "socket") it.effect("direct writes: one write per turn, close after the flush, a write error fails the connection", () =>
     Effect.gen(function*() {
       const writes: Array<Uint8Array> = []
       let pendingDone: ((error?: Error | null) => void) | undefined
@@ -426,3 +430,11 @@ describe("Connection outbound", () => {
       assert.isTrue(broken.memory.destroyed())
     }))
 })
+}
+
+for (const kind of ["socket", "transport"] as const) {
+  describe(`over a ${kind}`, () => {
+    beforeAll(() => MemorySocket.useKind(kind))
+    suite(kind)
+  })
+}

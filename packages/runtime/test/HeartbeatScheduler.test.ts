@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
@@ -13,6 +13,9 @@ import * as MemorySocket from "./fixtures/MemorySocket.js"
 const framing = Frame.lengthPrefixed()
 const codec = Codec.json(Message.Message)
 
+// Every case runs against a platform socket and against a socket carrying a
+// Tether transport (the path NodeTether.layerServer's connections take).
+const suite = (_kind: MemorySocket.Kind) => {
 describe("HeartbeatScheduler", () => {
   it.scoped("runs each beat at its due time, in order, and not after it is cancelled", () =>
     Effect.gen(function*() {
@@ -69,3 +72,11 @@ describe("HeartbeatScheduler", () => {
       assert.strictEqual(heartbeatScheduler.size(), 0)
     }))
 })
+}
+
+for (const kind of ["socket", "transport"] as const) {
+  describe(`over a ${kind}`, () => {
+    beforeAll(() => MemorySocket.useKind(kind))
+    suite(kind)
+  })
+}

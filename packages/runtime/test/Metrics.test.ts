@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
@@ -14,6 +14,9 @@ import * as MemorySocket from "./fixtures/MemorySocket.js"
 const framing = Frame.lengthPrefixed()
 const codec = Codec.json(Message.Message)
 
+// Every case runs against a platform socket and against a socket carrying a
+// Tether transport (the path NodeTether.layerServer's connections take).
+const suite = (_kind: MemorySocket.Kind) => {
 describe("Metrics", () => {
   it.effect("count frames and bytes both ways, active connections and heartbeat timeouts", () =>
     Effect.gen(function*() {
@@ -47,3 +50,11 @@ describe("Metrics", () => {
       assert.strictEqual((yield* Metric.value(Metrics.connectionsActive)).value, before.active)
     }))
 })
+}
+
+for (const kind of ["socket", "transport"] as const) {
+  describe(`over a ${kind}`, () => {
+    beforeAll(() => MemorySocket.useKind(kind))
+    suite(kind)
+  })
+}

@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
@@ -59,6 +59,9 @@ const startServer = (
     return { server, scope, connect, memory }
   })
 
+// Every case runs against a platform socket and against a socket carrying a
+// Tether transport (the path NodeTether.layerServer's connections take).
+const suite = (_kind: MemorySocket.Kind) => {
 describe("Server login", () => {
   it.effect("closes a connection that never logs in after the login timeout", () =>
     Effect.gen(function*() {
@@ -178,3 +181,11 @@ describe("Server drain", () => {
       assert.isTrue(socket.destroyed(), "the stuck connection was interrupted and destroyed")
     }))
 })
+}
+
+for (const kind of ["socket", "transport"] as const) {
+  describe(`over a ${kind}`, () => {
+    beforeAll(() => MemorySocket.useKind(kind))
+    suite(kind)
+  })
+}

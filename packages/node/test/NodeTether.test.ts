@@ -1,0 +1,87 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as SocketServer from "@effect/platform/SocketServer"
+import * as NodeTether from "@tether/node/NodeTether"
+import * as Codec from "@tether/protocol/Codec"
+import * as Frame from "@tether/protocol/Frame"
+import * as Server from "@tether/runtime/Server"
+import * as Transport from "@tether/runtime/Transport"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as net from "node:net"
+
+/** A raw node:net client: connects, sends `bytes`, resolves with what it read once `until` says enough. */
+const exchange = (port: number, bytes: Uint8Array, until: (received: Buffer) => boolean) =>
+  Effect.async<{ received: Buffer; socket: net.Socket }, Error>((resume) => {
+    const socket = net.connect({ host: "127.0.0.1", port })
+    let received = Buffer.alloc(0)
+    socket.on("error", (error) => resume(Effect.fail(error)))
+    socket.on("connect", () => socket.write(bytes))
+    socket.on("data", (chunk) => {
+      received = Buffer.concat([received, chunk])
+      if (until(received)) resume(Effect.succeed({ received, socket }))
+    })
+    return Effect.sync(() => socket.destroy())
+  }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("no answer within 5 s") }))
+
+const framing = Frame.lengthPrefixed()
+
+describe("NodeTether.layerServer", () => {
+  it.scopedLive("listens on 127.0.0.1 port 0; its sockets carry a transport and still run as platform Sockets", () =>
+    Effect.gen(function*() {
+      const server = yield* NodeTether.makeServer({ port: 0 })
+      const address = server.address as SocketServer.TcpAddress
+      assert.strictEqual(address.hostname, "127.0.0.1")
+      assert.isAbove(address.port, 0)
+      const carried = yield* Deferred.make<boolean>()
+      // A plain platform echo: the socket is run the @effect/platform way.
+      yield* Effect.forkScoped(server.run((socket) =>
+        Effect.gen(function*() {
+          yield* Deferred.succeed(carried, Transport.fromSocket(socket) !== undefined)
+          const write = yield* socket.writer
+          yield* socket.run((chunk) => write(chunk))
+        }).pipe(Effect.scoped, Effect.forkDaemon)
+      ))
+      const { received, socket } = yield* exchange(address.port, new TextEncoder().encode("hello"), (r) => r.length >= 5)
+      socket.destroy()
+      assert.strictEqual(received.toString(), "hello")
+      assert.isTrue(yield* Deferred.await(carried))
+    }))
+
+  it.scopedLive("a Tether server over it echoes frames, reads the peer address, and counts the connection closed when the peer leaves", () =>
+    Effect.gen(function*() {
+      // Layer.build: the listener lives as long as this test's scope, not just Server.make.
+      const context = yield* Layer.build(Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone))
+      const server = yield* Server.make<Uint8Array>({
+        framing,
+        codec: Codec.bytes,
+        handler: (session, payload) => {
+          const wait = session.connection.offerOrSend(payload)
+          return wait && Effect.ignore(wait)
+        }
+      }).pipe(Effect.provide(context))
+      const port = (server.address as SocketServer.TcpAddress).port
+      const payloads = ["one", "two", "three"].map((s) => new TextEncoder().encode(s))
+      const wire = framing.encodeAll(payloads) as Uint8Array
+      const { received, socket } = yield* exchange(port, wire, (r) => r.length >= wire.length)
+      assert.deepStrictEqual(new Uint8Array(received), wire)
+      assert.strictEqual(server.connections(), 1)
+      const remote = server.registry.list()[0]?.remote ?? ""
+      assert.match(remote, /^127\.0\.0\.1:\d+$/)
+      assert.strictEqual(remote, `127.0.0.1:${socket.localPort}`)
+      socket.end()
+      for (let i = 0; i < 200 && server.connections() > 0; i++) yield* Effect.sleep("10 millis")
+      assert.strictEqual(server.connections(), 0)
+      assert.strictEqual(server.stats.closed, 1)
+      assert.strictEqual(server.stats.framesIn, 3)
+    }))
+
+  it.scopedLive("a port already in use is a SocketServerError, not a crash", () =>
+    Effect.gen(function*() {
+      const first = yield* NodeTether.makeServer({ port: 0 })
+      const port = (first.address as SocketServer.TcpAddress).port
+      const error = yield* Effect.flip(NodeTether.makeServer({ port }))
+      assert.strictEqual(error._tag, "SocketServerError")
+      assert.strictEqual(error.reason, "Open")
+    }))
+})
