@@ -54,6 +54,24 @@ const tcp = (options: TcpOptions) => ({
   keepAliveInitialDelay: Duration.toMillis(options.keepAliveInitialDelay ?? "60 seconds")
 })
 
+const kTransport = Symbol.for("@tether/node/NetTransport")
+type Tagged = Net.Socket & { [kTransport]: NetTransport }
+
+// Listeners shared by every socket (Node calls them with the socket as
+// `this`): no closure per connection.
+function onSocketData(this: Tagged, chunk: Uint8Array) {
+  this[kTransport].handlers!.onData(chunk)
+}
+function onSocketEnd(this: Tagged) {
+  this[kTransport].handlers?.onEnd()
+}
+function onSocketError(this: Tagged, cause: Error) {
+  const transport = this[kTransport]
+  // Node throws an 'error' event nobody listens to: this listener stays for the socket's life.
+  transport.error ??= cause
+  transport.handlers?.onError(new Socket.SocketGenericError({ reason: "Read", cause }))
+}
+
 /**
  * A Tether transport over an accepted `net.Socket`, and the platform
  * `Socket` view of it (made only if something runs it the platform way).
@@ -61,15 +79,15 @@ const tcp = (options: TcpOptions) => ({
 class NetTransport implements Transport.Transport {
   readonly [Socket.TypeId]: Socket.TypeId = Socket.TypeId
   readonly [Transport.TypeId]: Transport.Transport = this
-  readonly remote: string
-  private platform: Socket.Socket | undefined
-  private error: Error | undefined
+  handlers: Transport.Handlers | undefined = undefined
+  error: Error | undefined = undefined
+  private platform: Socket.Socket | undefined = undefined
   constructor(readonly socket: Net.Socket) {
-    this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`
-    // Node throws an 'error' event nobody listens to: keep one listener for the socket's life.
-    socket.on("error", (error) => {
-      this.error ??= error
-    })
+    ;(socket as Tagged)[kTransport] = this
+    socket.on("error", onSocketError)
+  }
+  get remote(): string {
+    return `${this.socket.remoteAddress ?? "?"}:${this.socket.remotePort ?? "?"}`
   }
   start(handlers: Transport.Handlers): void {
     const socket = this.socket
@@ -77,10 +95,10 @@ class NetTransport implements Transport.Transport {
       return handlers.onError(new Socket.SocketGenericError({ reason: "Read", cause: this.error }))
     }
     if (socket.destroyed || socket.readableEnded) return handlers.onEnd()
-    socket.on("data", handlers.onData)
-    socket.on("end", handlers.onEnd)
-    socket.on("error", (cause) => handlers.onError(new Socket.SocketGenericError({ reason: "Read", cause })))
-    socket.on("close", handlers.onEnd)
+    this.handlers = handlers
+    socket.on("data", onSocketData)
+    socket.on("end", onSocketEnd)
+    socket.on("close", onSocketEnd)
   }
   write(bytes: Uint8Array, done: (error?: Error | null) => void): void {
     this.socket.write(bytes, done)

@@ -173,6 +173,8 @@ export const defaultDrainTimeout: Duration.DurationInput = "10 seconds"
  */
 export const defaultLoginTimeout: Duration.DurationInput = "10 seconds"
 
+const noop = () => {}
+
 const logExit = (exit: Exit.Exit<unknown, unknown>) => {
   if (Exit.isSuccess(exit)) return Effect.void
   if (Cause.isInterruptedOnly(exit.cause)) return Effect.logDebug("connection interrupted")
@@ -235,93 +237,102 @@ export const make = <M, E = never, R = never>(
       }
     }
 
-    const runSession = (session: { id: number; user: string | undefined; remote: string; connection: Connection.Connection<M> }) => {
-      const connection = session.connection
-      const refuseLogin = (status: 5 | 100, reason: string) => {
-        if (login) connection.offer(login.result(status, reason))
-        connection.close(reason)
-      }
-      const handleOne = (message: M): Effect.Effect<void, E, R> | void => {
-        if (login !== undefined) {
-          const credentials = login.credentials(message)
-          if (session.user === undefined) {
-            if (credentials === undefined) {
-              refuseLogin(5, "the first message must be a login")
-              return Effect.void
-            }
-            return Effect.flatMap(authenticator.authenticate(credentials.user, credentials.password), (ok) => {
-              if (!connection.isOpen()) return Effect.void
-              if (!ok) {
-                refuseLogin(5, "invalid user name or password")
-                return Effect.void
-              }
-              session.user = credentials.user
-              if (!registry.add(session)) {
-                session.user = undefined
-                refuseLogin(100, "user already connected")
-                return Effect.void
-              }
-              connection.clearDeadline()
-              connection.offer(login.result(0))
-              return Effect.annotateLogs(
-                Effect.zipRight(Effect.logInfo("logged in"), options.onJoin ? options.onJoin(session) : Effect.void),
-                "user",
-                credentials.user
-              )
-            })
-          }
-          if (credentials !== undefined) {
-            connection.offer(login.result(100, "already logged in"))
+    type Live = { id: number; user: string | undefined; remote: string; connection: Connection.Connection<M> }
+    // The session logic is shared by all sessions (each session costs two
+    // small closures, not a set of its own).
+    const refuseLogin = (session: Live, status: 5 | 100, reason: string) => {
+      if (login) session.connection.offer(login.result(status, reason))
+      session.connection.close(reason)
+    }
+    const logIn = (session: Live, credentials: { readonly user: string; readonly password: string }) =>
+      Effect.flatMap(authenticator.authenticate(credentials.user, credentials.password), (ok) => {
+        const connection = session.connection
+        if (!connection.isOpen()) return Effect.void
+        if (!ok) {
+          refuseLogin(session, 5, "invalid user name or password")
+          return Effect.void
+        }
+        session.user = credentials.user
+        if (!registry.add(session)) {
+          session.user = undefined
+          refuseLogin(session, 100, "user already connected")
+          return Effect.void
+        }
+        connection.clearDeadline()
+        connection.offer(login!.result(0))
+        return Effect.annotateLogs(
+          Effect.zipRight(Effect.logInfo("logged in"), options.onJoin ? options.onJoin(session) : Effect.void),
+          "user",
+          credentials.user
+        )
+      })
+    const handleOne = (session: Live, message: M): Effect.Effect<void, E, R> | void => {
+      if (login !== undefined) {
+        const credentials = login.credentials(message)
+        if (session.user === undefined) {
+          if (credentials === undefined) {
+            refuseLogin(session, 5, "the first message must be a login")
             return Effect.void
           }
+          return logIn(session, credentials)
         }
-        return options.handler(session, message)
-      }
-      // Synchronous while the handler returns nothing; from the first Effect
-      // on, the rest of the batch follows it in order.
-      const handleFrom = (batch: ReadonlyArray<M>, from: number): Effect.Effect<void, E, R> | void => {
-        for (let i = from; i < batch.length && connection.isOpen(); i++) {
-          const result = handleOne(batch[i]!)
-          if (result !== undefined) return Effect.flatMap(result, () => handleFrom(batch, i + 1) ?? Effect.void)
+        if (credentials !== undefined) {
+          session.connection.offer(login.result(100, "already logged in"))
+          return Effect.void
         }
       }
-      // Effects the handler returns run in a fiber of their own: give their logs the session's annotations.
-      const annotate = Effect.annotateLogs({ session: session.id, remote: session.remote })
-      const handleBatch = (batch: ReadonlyArray<M>) => {
-        const result = handleFrom(batch, 0)
-        return result === undefined
-          ? undefined
-          : annotate(Effect.suspend(() => Effect.annotateLogs(result, "user", session.user ?? "-")))
+      return options.handler(session, message)
+    }
+    // Synchronous while the handler returns nothing; from the first Effect
+    // on, the rest of the batch follows it in order.
+    const handleFrom = (session: Live, batch: ReadonlyArray<M>, from: number): Effect.Effect<void, E, R> | void => {
+      for (let i = from; i < batch.length && session.connection.isOpen(); i++) {
+        const result = handleOne(session, batch[i]!)
+        if (result !== undefined) return Effect.flatMap(result, () => handleFrom(session, batch, i + 1) ?? Effect.void)
       }
-      if (login === undefined) registry.add(session)
-      const onExit = (exit: Exit.Exit<never, unknown>) =>
-        fork(
-          Effect.gen(function*() {
-            const wasRegistered = registry.get(session.user ?? "") === session || login === undefined
-            registry.remove(session)
-            live.delete(session)
-            stats.closed++
-            stats.framesIn += connection.stats.framesIn
-            stats.framesOut += connection.stats.framesOut
-            yield* logExit(exit)
-            if (wasRegistered && session.user !== undefined && options.onLeave) {
-              const reason = Exit.isFailure(exit)
-                ? Option.match(Cause.failureOption(exit.cause), {
-                  onNone: () => "shutting down",
-                  onSome: ConnectionError.describe
-                })
-                : "quit"
-              yield* options.onLeave(session, reason)
-            }
-          }).pipe(
-            Effect.annotateLogs("user", session.user ?? "-"),
-            annotate,
-            Effect.ensuring(Effect.sync(() => settled(session.id)))
-          )
+    }
+    // Effects the handler returns run in a fiber of their own: give their logs the session's annotations.
+    const annotated = <A, E1, R1>(session: Live, effect: Effect.Effect<A, E1, R1>) =>
+      Effect.annotateLogs(effect, { session: session.id, remote: session.remote, user: session.user ?? "-" })
+    const handleBatch = (session: Live, batch: ReadonlyArray<M>) => {
+      const result = handleFrom(session, batch, 0)
+      return result === undefined ? undefined : annotated(session, result)
+    }
+    const sessionEnded = (session: Live, exit: Exit.Exit<never, unknown>) => {
+      const connection = session.connection
+      const wasRegistered = registry.get(session.user ?? "") === session || login === undefined
+      registry.remove(session)
+      live.delete(session)
+      stats.closed++
+      stats.framesIn += connection.stats.framesIn
+      stats.framesOut += connection.stats.framesOut
+      fork(
+        Effect.gen(function*() {
+          yield* logExit(exit)
+          if (wasRegistered && session.user !== undefined && options.onLeave) {
+            const reason = Exit.isFailure(exit)
+              ? Option.match(Cause.failureOption(exit.cause), {
+                onNone: () => "shutting down",
+                onSome: ConnectionError.describe
+              })
+              : "quit"
+            yield* options.onLeave(session, reason)
+          }
+        }).pipe(
+          (effect) => annotated(session, effect),
+          Effect.ensuring(Effect.sync(() => settled(session.id)))
         )
+      )
+    }
+    const runSession = (session: Live) => {
+      if (login === undefined) registry.add(session)
       // Registered before it starts: a connection can end inside unsafeStart.
-      running.set(session.id, () => {})
-      const stop = connection.unsafeStart(runtime, handleBatch, onExit)
+      running.set(session.id, noop)
+      const stop = session.connection.unsafeStart(
+        runtime,
+        (batch) => handleBatch(session, batch),
+        (exit) => sessionEnded(session, exit)
+      )
       if (running.has(session.id)) running.set(session.id, stop)
     }
 
