@@ -11,7 +11,6 @@ import * as Message from "@tether/protocol/Message"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
 import * as Server from "@tether/runtime/Server"
 import type * as SocketServer from "@effect/platform/SocketServer"
-import * as NodeTether from "@tether/node/NodeTether"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -42,8 +41,6 @@ const tcp = (server: { readonly address: SocketServer.Address }) => server.addre
 const common = (options: Common) => ({
   loginTimeout: options.loginTimeout,
   drainTimeout: options.drainTimeout,
-  peerAddress: NodeTether.peerAddress,
-  directWrite: NodeTether.directWrite,
   ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {})
 })
 

@@ -100,6 +100,9 @@ class NetTransport implements Transport.Transport {
     socket.on("end", onSocketEnd)
     socket.on("close", onSocketEnd)
   }
+  allocate(size: number): Uint8Array {
+    return Buffer.allocUnsafe(size)
+  }
   write(bytes: Uint8Array, done: (error?: Error | null) => void): void {
     this.socket.write(bytes, done)
   }

@@ -76,11 +76,25 @@ export interface Framing {
   readonly maxFrameBytes: number
   readonly decoder: () => Decoder
   readonly encode: (payload: Uint8Array) => Uint8Array | FrameError
-  /** Encodes several payloads into one buffer: one socket write for a batch. */
-  readonly encodeAll: (payloads: ReadonlyArray<Uint8Array>) => Uint8Array | FrameError
+  /**
+   * Encodes several payloads into one buffer: one socket write for a batch.
+   * `allocate` makes the output buffer (default `new Uint8Array(size)`; every
+   * byte of it is written, so a transport may pass a non-zeroed allocator
+   * such as Node's `Buffer.allocUnsafe`).
+   */
+  readonly encodeAll: (payloads: ReadonlyArray<Uint8Array>, allocate?: (size: number) => Uint8Array) => Uint8Array | FrameError
 }
 
 const noFrames: ReadonlyArray<Uint8Array> = []
+
+const zeroed = (size: number): Uint8Array => new Uint8Array(size)
+
+/** `target.set(source, at)`, with a plain loop for small sources (where `set`'s fixed cost dominates). */
+const copyInto = (target: Uint8Array, source: Uint8Array, at: number): void => {
+  const n = source.length
+  if (n > 8) return target.set(source, at)
+  for (let i = 0; i < n; i++) target[at + i] = source[i]!
+}
 
 /**
  * Builds a decoder from a step function that, given the queue, either returns
@@ -173,12 +187,20 @@ export const lengthPrefixed = (options: LengthPrefixedOptions = {}): Framing => 
     return value
   }
 
-  const writeLength = (target: Uint8Array, at: number, length: number): void => {
-    for (let i = 0; i < width; i++) {
-      const shift = 8 * (little ? i : width - 1 - i)
-      target[at + i] = Math.floor(length / 2 ** shift) & 0xff
+  // Lengths are below 2^32 (max is clamped): shifts are exact. Written byte
+  // by byte, the 4-byte big-endian case unrolled (the hot path of echo).
+  const writeLength = width === 4 && !little
+    ? (target: Uint8Array, at: number, length: number): void => {
+      target[at] = length >>> 24
+      target[at + 1] = (length >>> 16) & 0xff
+      target[at + 2] = (length >>> 8) & 0xff
+      target[at + 3] = length & 0xff
     }
-  }
+    : (target: Uint8Array, at: number, length: number): void => {
+      for (let i = 0; i < width; i++) {
+        target[at + i] = (length >>> (8 * (little ? i : width - 1 - i))) & 0xff
+      }
+    }
 
   const tooLarge = (size: number) => new FrameError({ reason: "FrameTooLarge", framing: name, size, limit: max })
 
@@ -199,17 +221,17 @@ export const lengthPrefixed = (options: LengthPrefixedOptions = {}): Framing => 
     }, max, () => (pending < 0 ? 0 : width))
   }
 
-  const encodeAll = (payloads: ReadonlyArray<Uint8Array>): Uint8Array | FrameError => {
+  const encodeAll = (payloads: ReadonlyArray<Uint8Array>, allocate = zeroed): Uint8Array | FrameError => {
     let total = 0
     for (const payload of payloads) {
       if (payload.length > max) return tooLarge(payload.length)
       total += width + payload.length
     }
-    const out = new Uint8Array(total)
+    const out = allocate(total)
     let at = 0
     for (const payload of payloads) {
       writeLength(out, at, payload.length)
-      out.set(payload, at + width)
+      copyInto(out, payload, at + width)
       at += width + payload.length
     }
     return out
@@ -276,7 +298,7 @@ export const lines = (options: LinesOptions = {}): Framing => {
     }, max)
   }
 
-  const encodeAll = (payloads: ReadonlyArray<Uint8Array>): Uint8Array | FrameError => {
+  const encodeAll = (payloads: ReadonlyArray<Uint8Array>, allocate = zeroed): Uint8Array | FrameError => {
     let total = 0
     for (const payload of payloads) {
       if (payload.length > max) {
@@ -287,10 +309,10 @@ export const lines = (options: LinesOptions = {}): Framing => {
       }
       total += payload.length + 1
     }
-    const out = new Uint8Array(total)
+    const out = allocate(total)
     let at = 0
     for (const payload of payloads) {
-      out.set(payload, at)
+      copyInto(out, payload, at)
       out[at + payload.length] = LF
       at += payload.length + 1
     }
@@ -362,7 +384,7 @@ export const classic = (options: ClassicOptions = {}): Framing => {
     return undefined
   }
 
-  const encodeAll = (packets: ReadonlyArray<Uint8Array>): Uint8Array | FrameError => {
+  const encodeAll = (packets: ReadonlyArray<Uint8Array>, allocate = zeroed): Uint8Array | FrameError => {
     let total = 0
     for (const packet of packets) {
       const error = check(packet)
@@ -370,7 +392,7 @@ export const classic = (options: ClassicOptions = {}): Framing => {
       total += packet.length
     }
     if (packets.length === 1) return packets[0]!
-    const out = new Uint8Array(total)
+    const out = allocate(total)
     let at = 0
     for (const packet of packets) {
       out.set(packet, at)

@@ -211,6 +211,9 @@ export const make = <M>(socket: Socket.Socket, options: Options<M>): Effect.Effe
 export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: () => number): Connection<M> =>
   new ConnectionImpl(socket, options, { unsafeCurrentTimeMillis: now })
 
+/** Metric updates without extra tags (one shared array: no allocation per update). */
+const noTags: ReadonlyArray<never> = []
+
 type Handler<M> = (batch: ReadonlyArray<M>) => Effect.Effect<void, any, any> | void
 
 const releaseAll = (waiters: Array<() => void>) => {
@@ -271,6 +274,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
   private ended: ((cause: Cause.Cause<unknown>) => void) | undefined = undefined
   private endCause: Cause.Cause<unknown> | undefined = undefined
   private flushTask: (() => void) | undefined = undefined
+  private writeDone: ((error?: Error | null) => void) | undefined = undefined
   // the reader and the handler
   private decoder: Frame.Decoder | undefined = undefined
   private handler: Handler<M> | undefined = undefined
@@ -384,12 +388,12 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
       this.roomWaiters = undefined
       releaseAll(room)
     }
-    const bytes = this.options.framing.encodeAll(batch)
+    const bytes = this.options.framing.encodeAll(batch, this.transport?.allocate)
     if (bytes instanceof FrameError) return bytes
     this.stats.framesOut += batch.length
     this.stats.bytesOut += bytes.length
-    Metrics.framesOut.unsafeUpdate(batch.length, [])
-    Metrics.bytesOut.unsafeUpdate(bytes.length, [])
+    Metrics.framesOut.unsafeUpdate(batch.length, noTags)
+    Metrics.bytesOut.unsafeUpdate(bytes.length, noTags)
     return bytes
   }
 
@@ -416,7 +420,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     const bytes = this.takeBatch()
     if (bytes instanceof FrameError) return this.fail(bytes)
     this.writing = true
-    const done = (error?: Error | null) => {
+    const done = this.writeDone ??= (error?: Error | null) => {
       this.writing = false
       if (error) return this.fail(new Socket.SocketGenericError({ reason: "Write", cause: error }))
       this.flushDirect()
@@ -500,8 +504,8 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     if (frames instanceof FrameError) return this.fail(frames)
     if (frames.length === 0) return
     stats.framesIn += frames.length
-    Metrics.framesIn.unsafeUpdate(frames.length, [])
-    Metrics.bytesIn.unsafeUpdate(chunk.length, [])
+    Metrics.framesIn.unsafeUpdate(frames.length, noTags)
+    Metrics.bytesIn.unsafeUpdate(chunk.length, noTags)
     const at = this.now()
     if (this.countsAny) this.lastHeard = at
     const codec = this.options.codec
@@ -613,7 +617,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     if (this.failure !== undefined) return undefined
     const timeoutMs = beat.timeoutMs
     if (timeoutMs !== undefined && at - this.lastHeard >= timeoutMs) {
-      Metrics.heartbeatTimeouts.unsafeUpdate(1, [])
+      Metrics.heartbeatTimeouts.unsafeUpdate(1, noTags)
       this.fail(new HeartbeatTimeout({ silentForMs: at - this.lastHeard, timeoutMs }))
       return undefined
     }
@@ -699,7 +703,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
         }
       })
     }
-    Metrics.connectionsActive.unsafeModify(1, [])
+    Metrics.connectionsActive.unsafeModify(1, noTags)
 
     const finish = (cause: Cause.Cause<unknown>) => {
       this.failure ??= new Kicked({ reason: "interrupted" })
@@ -709,7 +713,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
       const deliberate = closing !== undefined && this.failure === closing && this.outbound.length === 0
       if (deliberate) transport.end()
       else transport.destroy()
-      Metrics.connectionsActive.unsafeModify(-1, [])
+      Metrics.connectionsActive.unsafeModify(-1, noTags)
       const exit = Exit.failCause(cause) as Exit.Exit<never, ConnectionError | E>
       const fibers = [handlerFiber, heartbeat].filter((f) => f !== undefined)
       if (fibers.length === 0) return onExit(exit)
@@ -788,8 +792,8 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
         self.begin(handler)
         const runFork = (yield* FiberSet.runtime(set)<R>()) as (effect: Effect.Effect<void, unknown, any>) => unknown
         self.startHandler = (effect) => void runFork(effect)
-        Metrics.connectionsActive.unsafeModify(1, [])
-        yield* Effect.addFinalizer(() => Effect.sync(() => Metrics.connectionsActive.unsafeModify(-1, [])))
+        Metrics.connectionsActive.unsafeModify(1, noTags)
+        yield* Effect.addFinalizer(() => Effect.sync(() => Metrics.connectionsActive.unsafeModify(-1, noTags)))
         // Failed (or closed) before running: end at once, but still through
         // the reader, so the socket is opened and closed the normal way.
         if (self.failure !== undefined) Deferred.unsafeDone(set.deferred, Exit.fail(self.failure))

@@ -27,8 +27,9 @@ export const TypeId: unique symbol = Symbol.for("@tether/runtime/Transport")
 export type TypeId = typeof TypeId
 
 /**
- * What a transport calls while started. Each may be called from any event
- * loop callback; after `onEnd` or `onError` nothing else is called.
+ * What a transport calls while started, as methods of this object (a
+ * Connection passes itself). Each may be called from any event loop
+ * callback; after `onEnd` or `onError` nothing else is called.
  *
  * @since 0.1.0
  * @category models
@@ -51,6 +52,11 @@ export interface Transport {
   readonly start: (handlers: Handlers) => void
   /** Writes `bytes`; `done` is called once they left the process (or failed). */
   readonly write: (bytes: Uint8Array, done: (error?: Error | null) => void) => void
+  /**
+   * Allocates a buffer for outgoing bytes that will be written whole
+   * (optional; Node: `Buffer.allocUnsafe`, pooled and not zero-filled).
+   */
+  readonly allocate?: ((size: number) => Uint8Array) | undefined
   /** Closes gracefully: what was written is still delivered, then the peer sees end of stream. */
   readonly end: () => void
   /** Closes at once; unwritten bytes are dropped. */

@@ -37,7 +37,9 @@ export class ByteQueue {
     const first = this.chunks[this.head]!
     const rest = first.length - this.offset
     if (n <= rest) {
-      const out = first.subarray(this.offset, this.offset + n)
+      // A plain Uint8Array view: `subarray` of a Node Buffer builds a Buffer
+      // through its subclass constructor, measurably slower per frame.
+      const out = new Uint8Array(first.buffer, first.byteOffset + this.offset, n)
       this.advance(n)
       return out
     }
@@ -90,7 +92,7 @@ export class ByteQueue {
       this.head++
       this.offset = 0
       if (this.head === this.chunks.length) {
-        this.chunks = []
+        this.chunks.length = 0
         this.head = 0
       } else if (this.head >= 64) {
         this.chunks = this.chunks.slice(this.head)
