@@ -57,6 +57,21 @@ describe("length-prefixed", () => {
     })
   }
 
+  // Transports pass a non-zeroed allocator (Buffer.allocUnsafe): every byte must be written.
+  const dirty = (size: number) => new Uint8Array(size).fill(0xa5)
+  for (const [name, framing] of [...lengthFramings, ["lines", Frame.lines()] as const]) {
+    it.prop(`${name}: encodeAll into a dirty buffer gives the same bytes`, [payloads], ([ps]) => {
+      const fitting = ps.map((p) => p.subarray(0, framing.maxFrameBytes).map((x) => (x === 0x0a ? 0x20 : x)))
+      assert.deepStrictEqual(framing.encodeAll(fitting, dirty), encodeAll(framing, fitting))
+    })
+  }
+
+  it("u32be writes the length big-endian, byte by byte", () => {
+    const bytes = encodeAll(Frame.lengthPrefixed(), [new Uint8Array(0x1_2c), new Uint8Array(3).fill(9)])
+    assert.deepStrictEqual(Array.from(bytes.subarray(0, 4)), [0, 0, 1, 0x2c])
+    assert.deepStrictEqual(Array.from(bytes.subarray(304)), [0, 0, 0, 3, 9, 9, 9])
+  })
+
   it.prop("garbage gives frames or a typed FrameError, never a throw", [FastCheck.uint8Array({ maxLength: 2000 }), cuts], ([bytes, cs]) => {
     for (const [, framing] of lengthFramings) {
       const { error } = decodeSplit(framing, bytes, cs)
