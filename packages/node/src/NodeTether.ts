@@ -106,6 +106,14 @@ class NetTransport implements Transport.Transport {
   write(bytes: Uint8Array, done: (error?: Error | null) => void): void {
     this.socket.write(bytes, done)
   }
+  writev(chunks: ReadonlyArray<Uint8Array>, done: (error?: Error | null) => void): void {
+    const socket = this.socket
+    const last = chunks.length - 1
+    socket.cork()
+    for (let i = 0; i < last; i++) socket.write(chunks[i]!)
+    socket.write(chunks[last]!, done)
+    socket.uncork()
+  }
   end(): void {
     // Flush what was written, send FIN, then free the socket even if the peer never closes.
     if (!this.socket.destroyed) this.socket.destroySoon()

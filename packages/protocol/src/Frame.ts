@@ -83,7 +83,25 @@ export interface Framing {
    * such as Node's `Buffer.allocUnsafe`).
    */
   readonly encodeAll: (payloads: ReadonlyArray<Uint8Array>, allocate?: (size: number) => Uint8Array) => Uint8Array | FrameError
+  /**
+   * Like `encodeAll`, but as a list of buffers whose concatenation is the
+   * same bytes, large payloads referenced instead of copied: for a gathered
+   * write (`writev`). Only framings that can (length-prefixed) have it.
+   */
+  readonly encodeChunks?: (
+    payloads: ReadonlyArray<Uint8Array>,
+    allocate?: (size: number) => Uint8Array
+  ) => Array<Uint8Array> | FrameError
 }
+
+/**
+ * Payloads of at least this many bytes are written by reference (not
+ * copied) by `encodeChunks`.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const gatherThreshold = 4096
 
 const noFrames: ReadonlyArray<Uint8Array> = []
 
@@ -237,12 +255,37 @@ export const lengthPrefixed = (options: LengthPrefixedOptions = {}): Framing => 
     return out
   }
 
+  const encodeChunks = (payloads: ReadonlyArray<Uint8Array>, allocate = zeroed): Array<Uint8Array> | FrameError => {
+    const chunks: Array<Uint8Array> = []
+    let from = 0
+    for (let i = 0; i < payloads.length; i++) {
+      const payload = payloads[i]!
+      if (payload.length < gatherThreshold) continue
+      if (payload.length > max) return tooLarge(payload.length)
+      // The small payloads before it, copied into one buffer with this one's length field.
+      let total = width
+      for (let j = from; j < i; j++) total += width + payloads[j]!.length
+      const head = encodeAll(payloads.slice(from, i), (size) => allocate(size + width))
+      if (head instanceof FrameError) return head
+      writeLength(head, total - width, payload.length)
+      chunks.push(head, payload)
+      from = i + 1
+    }
+    if (from < payloads.length) {
+      const tail = encodeAll(from === 0 ? payloads : payloads.slice(from), allocate)
+      if (tail instanceof FrameError) return tail
+      chunks.push(tail)
+    }
+    return chunks
+  }
+
   return {
     name,
     maxFrameBytes: max,
     decoder,
     encode: (payload) => encodeAll([payload]),
-    encodeAll
+    encodeAll,
+    encodeChunks
   }
 }
 

@@ -66,6 +66,36 @@ describe("length-prefixed", () => {
     })
   }
 
+  const mixed = FastCheck.array(
+    FastCheck.oneof(
+      FastCheck.uint8Array({ maxLength: 64 }),
+      FastCheck.integer({ min: Frame.gatherThreshold, max: 3 * Frame.gatherThreshold }).map((n) => new Uint8Array(n).fill(n & 0xff))
+    ),
+    { maxLength: 12 }
+  )
+  it.prop("encodeChunks: the chunks concatenate to encodeAll's bytes, large payloads by reference", [mixed], ([ps]) => {
+    const framing = Frame.lengthPrefixed()
+    const chunks = framing.encodeChunks!(ps, dirty)
+    if (chunks instanceof Frame.FrameError) throw chunks
+    const joined = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
+    let at = 0
+    for (const c of chunks) {
+      joined.set(c, at)
+      at += c.length
+    }
+    assert.deepStrictEqual(joined, encodeAll(framing, ps))
+    for (const p of ps) {
+      if (p.length >= Frame.gatherThreshold) assert.isTrue(chunks.includes(p), "a large payload is not copied")
+    }
+  })
+
+  it("encodeChunks refuses a payload over the limit with FrameTooLarge", () => {
+    const framing = Frame.lengthPrefixed({ maxFrameBytes: Frame.gatherThreshold })
+    const error = framing.encodeChunks!([new Uint8Array(3), new Uint8Array(Frame.gatherThreshold + 1)])
+    assert.instanceOf(error, Frame.FrameError)
+    assert.strictEqual((error as Frame.FrameError).reason, "FrameTooLarge")
+  })
+
   it("u32be writes the length big-endian, byte by byte", () => {
     const bytes = encodeAll(Frame.lengthPrefixed(), [new Uint8Array(0x1_2c), new Uint8Array(3).fill(9)])
     assert.deepStrictEqual(Array.from(bytes.subarray(0, 4)), [0, 0, 1, 0x2c])

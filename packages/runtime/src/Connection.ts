@@ -15,7 +15,7 @@
  */
 import * as Socket from "@effect/platform/Socket"
 import type * as Codec from "@tether/protocol/Codec"
-import { FrameError } from "@tether/protocol/Frame"
+import { FrameError, gatherThreshold } from "@tether/protocol/Frame"
 import type * as Frame from "@tether/protocol/Frame"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
@@ -211,6 +211,8 @@ export const make = <M>(socket: Socket.Socket, options: Options<M>): Effect.Effe
 export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: () => number): Connection<M> =>
   new ConnectionImpl(socket, options, { unsafeCurrentTimeMillis: now })
 
+const isLarge = (payload: Uint8Array) => payload.length >= gatherThreshold
+
 /** Metric updates without extra tags (one shared array: no allocation per update). */
 const noTags: ReadonlyArray<never> = []
 
@@ -365,8 +367,15 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     return true
   }
 
-  /** Takes the next batch off the queue (up to maxWriteBytes) and frames it as one buffer. */
-  private takeBatch(): Uint8Array | FrameError {
+  /**
+   * Takes the next batch off the queue (up to maxWriteBytes) and frames it as
+   * one buffer or, with `gather` and a payload of at least
+   * `Frame.gatherThreshold` bytes, as buffers for one gathered write that
+   * references large payloads instead of copying them.
+   */
+  private takeBatch(gather: false): Uint8Array | FrameError
+  private takeBatch(gather: boolean): Uint8Array | Array<Uint8Array> | FrameError
+  private takeBatch(gather: boolean): Uint8Array | Array<Uint8Array> | FrameError {
     const maxWriteBytes = this.options.maxWriteBytes ?? 1024 * 1024
     const outbound = this.outbound
     let batch: Array<Uint8Array>
@@ -388,12 +397,23 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
       this.roomWaiters = undefined
       releaseAll(room)
     }
-    const bytes = this.options.framing.encodeAll(batch, this.transport?.allocate)
-    if (bytes instanceof FrameError) return bytes
+    const framing = this.options.framing
+    const allocate = this.transport?.allocate
+    let bytes: Uint8Array | Array<Uint8Array> | FrameError
+    let length = 0
+    if (gather && framing.encodeChunks !== undefined && size >= gatherThreshold && batch.some(isLarge)) {
+      bytes = framing.encodeChunks(batch, allocate)
+      if (bytes instanceof FrameError) return bytes
+      for (const chunk of bytes) length += chunk.length
+    } else {
+      bytes = framing.encodeAll(batch, allocate)
+      if (bytes instanceof FrameError) return bytes
+      length = bytes.length
+    }
     this.stats.framesOut += batch.length
-    this.stats.bytesOut += bytes.length
+    this.stats.bytesOut += length
     Metrics.framesOut.unsafeUpdate(batch.length, noTags)
-    Metrics.bytesOut.unsafeUpdate(bytes.length, noTags)
+    Metrics.bytesOut.unsafeUpdate(length, noTags)
     return bytes
   }
 
@@ -417,7 +437,8 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
       if (closed !== undefined) this.fail(closed)
       return
     }
-    const bytes = this.takeBatch()
+    const transport = this.transport
+    const bytes = this.takeBatch(transport?.writev !== undefined)
     if (bytes instanceof FrameError) return this.fail(bytes)
     this.writing = true
     const done = this.writeDone ??= (error?: Error | null) => {
@@ -425,7 +446,8 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
       if (error) return this.fail(new Socket.SocketGenericError({ reason: "Write", cause: error }))
       this.flushDirect()
     }
-    if (this.transport !== undefined) this.transport.write(bytes, done)
+    if (Array.isArray(bytes)) transport!.writev!(bytes, done)
+    else if (transport !== undefined) transport.write(bytes, done)
     else this.options.directWrite!(bytes, done)
   }
 
@@ -592,7 +614,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
         return Effect.flatMap(waitFor((resume) => (this.wakeWriter = resume)), () => turn)
       }
       this.writing = true
-      const bytes = this.takeBatch()
+      const bytes = this.takeBatch(false)
       if (bytes instanceof FrameError) return Effect.fail(bytes)
       return Effect.flatMap(write(bytes), () => turn)
     })

@@ -53,6 +53,12 @@ export interface Transport {
   /** Writes `bytes`; `done` is called once they left the process (or failed). */
   readonly write: (bytes: Uint8Array, done: (error?: Error | null) => void) => void
   /**
+   * Writes `chunks` as one gathered write (optional; Node: corked writes, one
+   * `writev`); `done` as for `write`. Lets large payloads go out without
+   * being copied into a batch buffer.
+   */
+  readonly writev?: ((chunks: ReadonlyArray<Uint8Array>, done: (error?: Error | null) => void) => void) | undefined
+  /**
    * Allocates a buffer for outgoing bytes that will be written whole
    * (optional; Node: `Buffer.allocUnsafe`, pooled and not zero-filled).
    */

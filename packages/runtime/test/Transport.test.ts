@@ -138,6 +138,29 @@ describe("Connection over a transport, started without a fiber (unsafeStart)", (
       assert.strictEqual(truncated._tag, "FrameError")
     }))
 
+  it.effect("a batch with large payloads goes out as one gathered write; small ones as one buffer", () =>
+    Effect.gen(function*() {
+      const memory = MemorySocket.make("transport")
+      const connection = yield* Connection.make(memory.socket, { framing, codec: Codec.bytes })
+      const fiber = yield* Effect.fork(connection.run(() => undefined))
+      yield* settle
+      const large = new Uint8Array(Frame.gatherThreshold).fill(7)
+      connection.offer(new Uint8Array([1, 2]))
+      connection.offer(large)
+      connection.offer(new Uint8Array([3]))
+      yield* connection.flushed
+      assert.strictEqual(memory.gathered(), 1)
+      assert.isTrue(memory.written.includes(large), "the large payload is written by reference")
+      const decoder = framing.decoder()
+      const frames = memory.written.flatMap((chunk) => decoder.push(chunk) as ReadonlyArray<Uint8Array>)
+      assert.deepStrictEqual(frames.map((f) => f.length), [2, Frame.gatherThreshold, 1])
+      assert.strictEqual(connection.stats.bytesOut, 3 * 4 + 2 + Frame.gatherThreshold + 1)
+      connection.offer(new Uint8Array([4]))
+      yield* connection.flushed
+      assert.strictEqual(memory.gathered(), 1, "small payloads alone: a plain write")
+      yield* Fiber.interrupt(fiber)
+    }))
+
   it.effect("interrupting run waits for the transport to close and reports interruption", () =>
     Effect.gen(function*() {
       const memory = MemorySocket.make("transport")
