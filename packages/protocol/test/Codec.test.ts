@@ -3,6 +3,9 @@ import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Arbitrary from "effect/Arbitrary"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as FastCheck from "effect/FastCheck"
 
 const codecs: ReadonlyArray<Codec.Codec<Message.Message>> = [
@@ -46,6 +49,36 @@ describe("Tether codecs", () => {
       from = to
     }
     assert.deepStrictEqual(out, ms)
+  })
+
+  // The codec decodes a tagged union by the member its _tag names; it must
+  // agree with the union's own decoding on anything, valid or not.
+  const unionDecode = Schema.decodeUnknownEither(Message.Message)
+  const messageLike = FastCheck.record({
+    _tag: FastCheck.constantFrom(...Codec.tagsOf(Message.Message), "Nope"),
+    id: FastCheck.oneof(FastCheck.nat(), FastCheck.integer(), FastCheck.string()),
+    body: FastCheck.oneof(FastCheck.string(), FastCheck.nat()),
+    seq: FastCheck.nat(),
+    user: FastCheck.string({ maxLength: 40 }),
+    password: FastCheck.string({ maxLength: 4 }),
+    text: FastCheck.string(),
+    status: FastCheck.constantFrom(0, 5, 100, 7)
+  }, { requiredKeys: ["_tag"] })
+  it.prop("decoding by tag agrees with the union: same message, or InvalidMessage with the union's error", [messageLike], ([value]) => {
+    const decoded = Codec.json(Message.Message).decode(text(JSON.stringify(value)))
+    const expected = unionDecode(value)
+    if (Either.isRight(expected)) {
+      assert.deepStrictEqual(decoded, expected.right)
+    } else {
+      assert.instanceOf(decoded, Codec.DecodeError)
+      const error = decoded as Codec.DecodeError
+      if (error.reason === "InvalidMessage") {
+        assert.strictEqual(error.detail, ParseResult.TreeFormatter.formatErrorSync(expected.left))
+      } else {
+        assert.strictEqual(error.reason, "UnknownType")
+        assert.strictEqual(value._tag, "Nope")
+      }
+    }
   })
 
   it("invalid JSON is InvalidJson", () => {
