@@ -14,7 +14,9 @@ export class ByteQueue {
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return
-    this.chunks.push(chunk)
+    // Held as plain Uint8Array views: `subarray` of a Node Buffer builds a
+    // Buffer through its subclass constructor, measurably slower per frame.
+    this.chunks.push(chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))
     this.available += chunk.length
   }
 
@@ -37,9 +39,7 @@ export class ByteQueue {
     const first = this.chunks[this.head]!
     const rest = first.length - this.offset
     if (n <= rest) {
-      // A plain Uint8Array view: `subarray` of a Node Buffer builds a Buffer
-      // through its subclass constructor, measurably slower per frame.
-      const out = new Uint8Array(first.buffer, first.byteOffset + this.offset, n)
+      const out = first.subarray(this.offset, this.offset + n)
       this.advance(n)
       return out
     }
