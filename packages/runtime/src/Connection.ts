@@ -1,15 +1,20 @@
 /**
  * A connection: framed, decoded, heartbeated messages over an
- * `@effect/platform` `Socket`. Its `run` is a scoped resource in which a
- * reader, a writer and a heartbeat fiber run joined fail-fast in a
- * `FiberSet`: the first failure interrupts the others, the socket is closed
- * (destroyed outright unless the close was a deliberate, flushed one) and
- * `run` fails with the typed reason.
+ * `@effect/platform` `Socket`. `run` ends with the first failure, typed:
+ * reading, writing and the heartbeat are joined fail-fast, the others stop,
+ * the socket is closed (destroyed outright unless the close was a
+ * deliberate, flushed one).
+ *
+ * Over a socket that carries a {@link Transport.Transport} (the sockets of
+ * `@tether/node`'s server), the connection is one object driven by the
+ * transport's callbacks and the server's heartbeat scheduler: no fiber while
+ * idle. Over any other socket, `run` forks a reader, a writer and a
+ * heartbeat fiber into a `FiberSet`. The same test suites run against both.
  *
  * The hot path is synchronous: each TCP chunk is framed and decoded inside
  * the socket's data callback, decoded messages are handed to the handler in
- * batches (one fiber per burst, none while idle), and everything queued for
- * the peer goes out as one socket write per writer turn.
+ * batches (a fiber only for handlers that return an Effect), and everything
+ * queued for the peer goes out as one socket write per turn.
  *
  * @since 0.1.0
  */

@@ -1,6 +1,7 @@
 /**
  * A Tether server on an `@effect/platform` `SocketServer`: one connection per
- * accepted socket (forked in a `FiberMap`), an optional login step through
+ * accepted socket (started with `Connection.unsafeStart`: over `@tether/node`'s
+ * sockets no fiber per idle session), an optional login step through
  * the {@link Authenticator}, a connection limit, a {@link Registry.Registry}
  * of live sessions, and a graceful drain when the server's scope closes.
  *
