@@ -54,7 +54,15 @@ export const Reason = Schema.String.pipe(Schema.maxLength(256), Schema.annotatio
  * @since 0.1.0
  * @category fields
  */
-export const U32 = Schema.Int.pipe(Schema.between(0, 0xffff_ffff), Schema.annotations({ identifier: "U32" }))
+export const U32: Schema.Schema<number> = Schema.declare(
+  (u: unknown): u is number => typeof u === "number" && Number.isInteger(u) && u >= 0 && u <= 0xffff_ffff,
+  {
+    identifier: "U32",
+    description: "an unsigned 32-bit integer",
+    arbitrary: () => (fc) => fc.integer({ min: 0, max: 0xffff_ffff }),
+    jsonSchema: { type: "integer", minimum: 0, maximum: 0xffff_ffff }
+  }
+)
 
 /**
  * Unix time in milliseconds.

@@ -106,6 +106,8 @@ describe("Tether codecs", () => {
       { _tag: "Say", id: 1, text: "x".repeat(16 * 1024 + 1) },
       { _tag: "Ping", seq: -1 },
       { _tag: "Ping", seq: 1.5 },
+      { _tag: "Ping", seq: 2 ** 32 },
+      { _tag: "Ping", seq: "1" },
       { _tag: "LoginResult", status: 7 }
     ]
     for (const message of invalid) {
@@ -115,6 +117,17 @@ describe("Tether codecs", () => {
     }
     const fine = codec.decode(text(JSON.stringify({ _tag: "Say", id: 1, text: "x".repeat(16 * 1024) })))
     assert.notInstanceOf(fine, Codec.DecodeError)
+    for (const seq of [0, 2 ** 31, 2 ** 32 - 1]) {
+      assert.deepStrictEqual(codec.decode(text(JSON.stringify({ _tag: "Ping", seq }))), { _tag: "Ping", seq })
+    }
+    const tooBig = codec.decode(text(JSON.stringify({ _tag: "Ping", seq: 2 ** 32 })))
+    assert.include((tooBig as Codec.DecodeError).detail, "Expected U32, actual 4294967296")
+  })
+
+  it("generated U32 values cover the whole unsigned range", () => {
+    const values = FastCheck.sample(Arbitrary.make(Message.U32), 2000)
+    assert.isTrue(values.every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffff_ffff))
+    assert.isTrue(values.some((n) => n > 0x7fff_ffff), "values above 2^31 are generated")
   })
 
   it("encoding an invalid message is a typed EncodeError unless trusted", () => {
