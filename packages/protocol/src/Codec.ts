@@ -151,11 +151,18 @@ const makeSchemaCodec = <A, I>(
     // The member the tag names decides, as in the union; a failure is
     // decoded again through the union for the union's own error message.
     const member = members !== undefined && typeof tag === "string" ? members.get(tag) : undefined
-    if (member !== undefined) {
-      const fast = member(value)
-      if (Either.isRight(fast)) return fast.right as A
+    let result: Either.Either<A, ParseResult.ParseError>
+    try {
+      if (member !== undefined) {
+        const fast = member(value)
+        if (Either.isRight(fast)) return fast.right as A
+      }
+      result = decodeUnknown(value)
+    } catch (error) {
+      // A user Schema that recurses without bound can overflow the stack on
+      // hostile nesting: still a typed error, never a throw.
+      return new DecodeError({ reason: "InvalidMessage", codec: name, detail: String(error) })
     }
-    const result = decodeUnknown(value)
     if (Either.isRight(result)) return result.right
     if (tags.size > 0 && !(typeof tag === "string" && tags.has(tag))) {
       return new DecodeError({ reason: "UnknownType", codec: name, detail: `unknown message type ${describe(tag)}` })
@@ -163,7 +170,7 @@ const makeSchemaCodec = <A, I>(
     return new DecodeError({
       reason: "InvalidMessage",
       codec: name,
-      detail: ParseResult.TreeFormatter.formatErrorSync(result.left)
+      detail: formatError(result.left)
     })
   }
   const encode = (message: A): Uint8Array | EncodeError => {
@@ -176,7 +183,7 @@ const makeSchemaCodec = <A, I>(
     }
     const result = encodeEither(message)
     if (Either.isLeft(result)) {
-      return new EncodeError({ codec: name, detail: ParseResult.TreeFormatter.formatErrorSync(result.left) })
+      return new EncodeError({ codec: name, detail: formatError(result.left) })
     }
     try {
       return serialize(result.right)
@@ -185,6 +192,15 @@ const makeSchemaCodec = <A, I>(
     }
   }
   return { name, decode, encode }
+}
+
+/** The Schema's error message; printing a hostile value can itself overflow the stack. */
+const formatError = (error: ParseResult.ParseError): string => {
+  try {
+    return ParseResult.TreeFormatter.formatErrorSync(error)
+  } catch {
+    return "the message does not match its Schema (the error is too deep to print)"
+  }
 }
 
 const describe = (tag: unknown): string => {

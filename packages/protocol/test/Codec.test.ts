@@ -124,6 +124,32 @@ describe("Tether codecs", () => {
     assert.include((tooBig as Codec.DecodeError).detail, "Expected U32, actual 4294967296")
   })
 
+  it("hostile nesting is InvalidMessage, never a stack overflow", () => {
+    const codec = Codec.json(Message.Message)
+    const nested = (depth: number) => `{"_tag":"Request","id":1,"body":${"[".repeat(depth)}${"]".repeat(depth)}}`
+    assert.notInstanceOf(codec.decode(text(nested(Message.maxJsonDepth))), Codec.DecodeError)
+    for (const depth of [Message.maxJsonDepth + 1, 100_000]) {
+      const result = codec.decode(text(nested(depth)))
+      assert.instanceOf(result, Codec.DecodeError)
+      assert.strictEqual((result as Codec.DecodeError).reason, "InvalidMessage")
+    }
+    // A user Schema without a depth limit: the overflow is caught, typed.
+    type Tree = ReadonlyArray<Tree>
+    const Tree: Schema.Schema<Tree> = Schema.Array(Schema.suspend(() => Tree))
+    const unbounded = Codec.json(Schema.Struct({ tree: Tree })).decode(text(`{"tree":${"[".repeat(100_000)}${"]".repeat(100_000)}}`))
+    assert.instanceOf(unbounded, Codec.DecodeError)
+  })
+
+  it("Json bodies are plain JSON values: no binary, dates, NaN or Infinity", () => {
+    const decode = Schema.decodeUnknownEither(Message.Json)
+    for (const value of ["x", 1.5, -0, true, null, [1, [2, { a: null }]], { a: { b: ["c"] } }, Object.create(null)]) {
+      assert.isTrue(Either.isRight(decode(value)), JSON.stringify(value))
+    }
+    for (const value of [new Uint8Array([1]), new Date(0), NaN, Infinity, undefined, 1n, [1, undefined], { a: () => 1 }]) {
+      assert.isTrue(Either.isLeft(decode(value)), String(value))
+    }
+  })
+
   it("generated U32 values cover the whole unsigned range", () => {
     const values = FastCheck.sample(Arbitrary.make(Message.U32), 2000)
     assert.isTrue(values.every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffff_ffff))
