@@ -9,6 +9,7 @@
  */
 import * as Data from "effect/Data"
 import { ByteQueue } from "./internal/byteQueue.js"
+import * as Utf8 from "./internal/utf8.js"
 
 /**
  * Why a byte stream could not be framed.
@@ -92,6 +93,12 @@ export interface Framing {
     payloads: ReadonlyArray<Uint8Array>,
     allocate?: (size: number) => Uint8Array
   ) => Array<Uint8Array> | FrameError
+  /**
+   * For text framings (`lines`): encodes several text payloads into one
+   * buffer, the same bytes as `encodeAll` of their UTF-8 encodings, with one
+   * UTF-8 conversion for the whole batch (see `Codec.encodeText`).
+   */
+  readonly encodeTexts?: (texts: ReadonlyArray<string>) => Uint8Array | FrameError
 }
 
 /**
@@ -362,7 +369,23 @@ export const lines = (options: LinesOptions = {}): Framing => {
     return out
   }
 
-  return { name, maxFrameBytes: max, decoder, encode: (payload) => encodeAll([payload]), encodeAll }
+  const encodeTexts = (texts: ReadonlyArray<string>): Uint8Array | FrameError => {
+    let joined = ""
+    for (const text of texts) {
+      // UTF-8 takes at most three bytes per UTF-16 unit: count only texts that may be too long.
+      if (text.length * 3 > max) {
+        const size = Utf8.byteLength(text)
+        if (size > max) return new FrameError({ reason: "FrameTooLarge", framing: name, size, limit: max })
+      }
+      if (text.indexOf("\n") !== -1) {
+        return new FrameError({ reason: "Malformed", framing: name, size: Utf8.byteLength(text), limit: max })
+      }
+      joined += text + "\n"
+    }
+    return Utf8.encode(joined)
+  }
+
+  return { name, maxFrameBytes: max, decoder, encode: (payload) => encodeAll([payload]), encodeAll, encodeTexts }
 }
 
 /**

@@ -159,7 +159,19 @@ describe("Tether codecs", () => {
   it("encoding an invalid message is a typed EncodeError unless trusted", () => {
     const bad = { _tag: "Login", user: "", password: "pw" } as Message.Message
     assert.instanceOf(Codec.json(Message.Message).encode(bad), Codec.EncodeError)
+    assert.instanceOf(Codec.json(Message.Message).encodeText!(bad), Codec.EncodeError)
     assert.instanceOf(Codec.msgpack(Message.Message).encode(bad), Codec.EncodeError)
+    assert.typeOf(Codec.json(Message.Message, { trustedEncode: true }).encodeText!(bad), "string")
+    // what JSON cannot write is an EncodeError too, never a throw
+    const big = { _tag: "Request", id: 1, body: 1n as unknown as number } as Message.Message
+    assert.instanceOf(Codec.json(Message.Message, { trustedEncode: true }).encode(big), Codec.EncodeError)
+    assert.instanceOf(Codec.json(Message.Message, { trustedEncode: true }).encodeText!(big), Codec.EncodeError)
+  })
+
+  it.prop("json: encodeText is the text whose UTF-8 is encode's payload; msgpack has no text", [messages], ([message]) => {
+    const codec = Codec.json(Message.Message)
+    assert.deepStrictEqual(text(codec.encodeText!(message) as string), codec.encode(message))
+    assert.isUndefined(Codec.msgpack(Message.Message).encodeText)
   })
 
   it("msgpack: a payload is not changed by encoding the next message", () => {

@@ -220,6 +220,25 @@ describe("lines", () => {
 
   it("refuses to encode a payload holding a newline", () => {
     assert.instanceOf(framing.encode(new TextEncoder().encode("a\nb")), Frame.FrameError)
+    const text = framing.encodeTexts!(["ok", "a\nb"])
+    assert.instanceOf(text, Frame.FrameError)
+    assert.strictEqual((text as Frame.FrameError).reason, "Malformed")
+  })
+
+  const texts = FastCheck.array(FastCheck.string({ unit: "binary" }).map((t) => t.replace(/\n/g, "")), { maxLength: 20 })
+  it.prop("encodeTexts gives the bytes of encodeAll over the texts' UTF-8", [texts], ([ts]) => {
+    const utf8 = new TextEncoder()
+    assert.deepStrictEqual(framing.encodeTexts!(ts), framing.encodeAll(ts.map((t) => utf8.encode(t))))
+  })
+
+  it("encodeTexts counts the limit in UTF-8 bytes, not characters", () => {
+    const small = Frame.lines({ maxLineBytes: 12 })
+    assert.notInstanceOf(small.encodeTexts!(["\u00e9".repeat(6)]), Frame.FrameError, "6 characters, 12 bytes")
+    const over = small.encodeTexts!(["\u00e9".repeat(6) + "x"])
+    assert.instanceOf(over, Frame.FrameError)
+    assert.deepInclude(over as Frame.FrameError, { reason: "FrameTooLarge", size: 13, limit: 12 })
+    assert.notInstanceOf(small.encodeTexts!(["x".repeat(12)]), Frame.FrameError)
+    assert.instanceOf(small.encodeTexts!(["x".repeat(13)]), Frame.FrameError)
   })
 })
 

@@ -150,8 +150,11 @@ export interface Connection<M> {
   readonly send: (message: M) => Effect.Effect<void, SlowConsumer | Kicked | ProtocolError>
   /** Queue without suspending; false (and the connection closes as a slow consumer) when full. */
   readonly offer: (message: M) => boolean
-  /** `offer` for a payload encoded once for many connections (broadcast). */
-  readonly offerPayload: (payload: Uint8Array) => boolean
+  /**
+   * `offer` for a payload encoded once for many connections (broadcast): the
+   * codec's bytes, or its text (`Codec.encodeText`), written as UTF-8.
+   */
+  readonly offerPayload: (payload: Uint8Array | string) => boolean
   /**
    * Close deliberately: stop handing input to the handler, write out what is
    * queued, then end `run` with `Kicked { reason }` and close the socket.
@@ -216,7 +219,12 @@ export const make = <M>(socket: Socket.Socket, options: Options<M>): Effect.Effe
 export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: () => number): Connection<M> =>
   new ConnectionImpl(socket, options, { unsafeCurrentTimeMillis: now })
 
-const isLarge = (payload: Uint8Array) => payload.length >= gatherThreshold
+const isLarge = (payload: Uint8Array | string) => typeof payload !== "string" && payload.length >= gatherThreshold
+
+/** Text payloads in a batch that is not all text (a broadcast's bytes among them), or a framing without text. */
+const textEncoder = new TextEncoder()
+const toBytes = (payload: Uint8Array | string): Uint8Array =>
+  typeof payload === "string" ? textEncoder.encode(payload) : payload
 
 /** Metric updates without extra tags (one shared array: no allocation per update). */
 const noTags: ReadonlyArray<never> = []
@@ -270,8 +278,9 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
   private handling = false
   private paused = false
   private idleWaiters: Array<() => void> | undefined = undefined
-  // outbound: encoded payloads not yet written
-  private outbound: Array<Uint8Array> = []
+  // outbound: encoded payloads not yet written (text from a text codec, see Codec.encodeText)
+  private outbound: Array<Uint8Array | string> = []
+  private readonly textual: boolean
   private wakeWriter: (() => void) | undefined = undefined
   private writing = false
   private flushScheduled = false
@@ -299,6 +308,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     }
     this.transport = Transport.fromSocket(socket)
     this.capacity = options.outbound?.capacity ?? defaultOutboundCapacity
+    this.textual = options.codec.encodeText !== undefined && options.framing.encodeTexts !== undefined
     this.countsAny = policy?.counts !== "pong"
     this.answers = policy?.answers === true && options.dialect !== undefined
   }
@@ -361,7 +371,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     }
   }
 
-  private enqueue(payload: Uint8Array): boolean {
+  private enqueue(payload: Uint8Array | string): boolean {
     if (this.failure !== undefined || this.closing !== undefined) return false
     if (this.outbound.length >= this.capacity) {
       this.fail(new SlowConsumer({ queued: this.outbound.length, capacity: this.capacity }))
@@ -383,11 +393,15 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
   private takeBatch(gather: boolean): Uint8Array | Array<Uint8Array> | FrameError {
     const maxWriteBytes = this.options.maxWriteBytes ?? 1024 * 1024
     const outbound = this.outbound
-    let batch: Array<Uint8Array>
+    let batch: Array<Uint8Array | string>
+    // Text is counted in UTF-16 units: a batch of text may exceed maxWriteBytes up to 3x.
     let size = 0
     let count = 0
+    let texts = 0
     while (count < outbound.length && (count === 0 || size + outbound[count]!.length <= maxWriteBytes)) {
-      size += outbound[count]!.length
+      const payload = outbound[count]!
+      size += payload.length
+      if (typeof payload === "string") texts++
       count++
     }
     if (count === outbound.length) {
@@ -406,12 +420,20 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     const allocate = this.transport?.allocate
     let bytes: Uint8Array | Array<Uint8Array> | FrameError
     let length = 0
-    if (gather && framing.encodeChunks !== undefined && size >= gatherThreshold && batch.some(isLarge)) {
-      bytes = framing.encodeChunks(batch, allocate)
+    if (texts === count && framing.encodeTexts !== undefined) {
+      bytes = framing.encodeTexts(batch as Array<string>)
+      if (bytes instanceof FrameError) return bytes
+      length = bytes.length
+    } else if (texts > 0) {
+      bytes = framing.encodeAll(batch.map(toBytes), allocate)
+      if (bytes instanceof FrameError) return bytes
+      length = bytes.length
+    } else if (gather && framing.encodeChunks !== undefined && size >= gatherThreshold && batch.some(isLarge)) {
+      bytes = framing.encodeChunks(batch as Array<Uint8Array>, allocate)
       if (bytes instanceof FrameError) return bytes
       for (const chunk of bytes) length += chunk.length
     } else {
-      bytes = framing.encodeAll(batch, allocate)
+      bytes = framing.encodeAll(batch as Array<Uint8Array>, allocate)
       if (bytes instanceof FrameError) return bytes
       length = bytes.length
     }
@@ -456,19 +478,20 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     else this.options.directWrite!(bytes, done)
   }
 
-  private encode(message: M): Uint8Array | ProtocolError {
-    const payload = this.options.codec.encode(message)
-    return payload instanceof Uint8Array
+  private encode(message: M): Uint8Array | string | ProtocolError {
+    const codec = this.options.codec
+    const payload = this.textual ? codec.encodeText!(message) : codec.encode(message)
+    return typeof payload === "string" || payload instanceof Uint8Array
       ? payload
       : new ProtocolError({ reason: "EncodeFailed", detail: payload.message })
   }
 
   offer(message: M): boolean {
     const payload = this.encode(message)
-    return payload instanceof Uint8Array && this.enqueue(payload)
+    return !(payload instanceof ProtocolError) && this.enqueue(payload)
   }
 
-  offerPayload(payload: Uint8Array): boolean {
+  offerPayload(payload: Uint8Array | string): boolean {
     return this.enqueue(payload)
   }
 
@@ -482,7 +505,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
   send(message: M): Effect.Effect<void, SlowConsumer | Kicked | ProtocolError> {
     return Effect.suspend(() => {
       const payload = this.encode(message)
-      if (!(payload instanceof Uint8Array)) return Effect.fail(payload)
+      if (payload instanceof ProtocolError) return Effect.fail(payload)
       const attempt = (): Effect.Effect<void, SlowConsumer | Kicked | ProtocolError> => {
         if (this.failure !== undefined || this.closing !== undefined) return Effect.fail(this.closedError())
         if (this.options.outbound?.overflow === "backpressure" && this.outbound.length >= this.capacity) {
@@ -499,7 +522,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
       return this.send(message)
     }
     const payload = this.encode(message)
-    if (!(payload instanceof Uint8Array)) return Effect.fail(payload)
+    if (payload instanceof ProtocolError) return Effect.fail(payload)
     this.enqueue(payload)
     return undefined
   }

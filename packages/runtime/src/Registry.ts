@@ -62,9 +62,12 @@ export const unsafeMake = <M>(options: {
   const byUser = new Map<string, Session<M>>()
 
   const unsafeBroadcast = (message: M, opts?: { readonly except?: Session<M> | undefined }): number => {
-    const payload = options.codec.encode(message)
+    // Encoded once for all: as text where the codec has it (a connection over
+    // a text framing joins it with its other queued text).
+    const codec = options.codec
+    const payload = codec.encodeText !== undefined ? codec.encodeText(message) : codec.encode(message)
     // An unencodable message is the program's bug, not a peer's.
-    if (!(payload instanceof Uint8Array)) throw payload
+    if (typeof payload !== "string" && !(payload instanceof Uint8Array)) throw payload
     let delivered = 0
     for (const session of byId.values()) {
       if (session === opts?.except) continue

@@ -322,6 +322,29 @@ describe("Connection outbound", () => {
       assert.deepStrictEqual(writtenMessages(memory2).map((m) => (m as Message.Ping).seq), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     }))
 
+  it.effect("a text codec over lines: a batch of text and broadcast bytes goes out in order, as UTF-8", () =>
+    Effect.gen(function*() {
+      const lines = Frame.lines()
+      const memory = MemorySocket.make()
+      const connection = yield* Connection.make(memory.socket, { framing: lines, codec })
+      const say: Message.Message = { _tag: "Say", id: 3, text: "h\u00e9llo \u2713 \ud83d\ude00" }
+      // first turn: text only; second: text with a broadcast's bytes among it
+      connection.offer({ _tag: "Ping", seq: 1 })
+      assert.isTrue(connection.offerPayload(codec.encodeText!(say) as string))
+      yield* Effect.fork(connection.run(() => Effect.void))
+      yield* connection.flushed
+      connection.offer({ _tag: "Ping", seq: 4 })
+      connection.offerPayload(codec.encode({ _tag: "Ping", seq: 5 }) as Uint8Array)
+      connection.offer(say)
+      yield* connection.flushed
+      assert.strictEqual(memory.written.length, 2, "one write per turn")
+      const text = memory.written.map((chunk) => new TextDecoder("utf-8", { fatal: true }).decode(chunk))
+      assert.deepStrictEqual(text, [
+        `{"_tag":"Ping","seq":1}\n${JSON.stringify(say)}\n`,
+        `{"_tag":"Ping","seq":4}\n{"_tag":"Ping","seq":5}\n${JSON.stringify(say)}\n`
+      ])
+    }))
+
   it.effect("disconnect policy: a full queue closes the slow consumer", () =>
     Effect.gen(function*() {
       const { connection, fiber, memory } = yield* start({ framing, codec, outbound: { capacity: 4, overflow: "disconnect" } })
