@@ -46,7 +46,14 @@ const server = net.createServer({ noDelay: true }, (socket) => {
       at += 4 + length
     }
     pending = at < buf.length ? buf.subarray(at) : undefined
-    if (out) socket.write(out.length === 1 ? out[0]! : Buffer.concat(out))
+    if (out === undefined) return
+    if (out.length === 1) socket.write(out[0]!)
+    else if (out.some((frame) => frame.length >= 4096)) {
+      // Large frames by reference, in one gathered write (writev), as Tether does.
+      socket.cork()
+      for (const frame of out) socket.write(frame)
+      socket.uncork()
+    } else socket.write(Buffer.concat(out))
   })
   socket.on("error", () => {})
   socket.on("close", () => peers.delete(peer))
