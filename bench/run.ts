@@ -2,7 +2,8 @@
  * The benchmark (npm run bench): each server started fresh per scenario on a
  * free port, one process, pinned to CPU 0 with the load generator on CPU 1
  * (taskset), figures reported beside the raw node:net baseline of the same
- * run as ratios, medians of RUNS runs. Bounded to about 5 minutes. Writes the
+ * run as ratios, medians of RUNS runs interleaved server by server (raw,
+ * tether, raw, tether, ...). Bounded to about 5 minutes. Writes the
  * table to stdout (and to bench/RESULTS.md with --write).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
@@ -109,40 +110,61 @@ const report = (figure: string, unit: string, baseline: number, tether: number, 
   console.error(`bench: ${figure}: baseline ${baseline.toFixed(1)}, tether ${tether.toFixed(1)} (${ratio.toFixed(2)}; goal ${goal}, ${better} is better)`)
 }
 
-const repeat = async (kind: ServerKind, args: Array<string>, pick: (r: any) => number, heartbeat?: { interval: number; timeout: number }) => {
-  const values: Array<number> = []
+interface Spec {
+  readonly kind: ServerKind
+  readonly args: Array<string>
+  readonly pick: (r: any) => number
+}
+
+/**
+ * Medians of RUNS runs of each spec, interleaved (a, b, a, b, ...) so a drift
+ * of the machine during the scenario weighs on every server alike.
+ */
+const interleaved = async (specs: ReadonlyArray<Spec>): Promise<Array<number>> => {
+  const values = specs.map((): Array<number> => [])
   for (let i = 0; i < RUNS; i++) {
-    const server = await startServer(kind, heartbeat)
-    try {
-      values.push(pick(await load(server.port, args)))
-    } finally {
-      await stopServer(server)
+    for (const [at, spec] of specs.entries()) {
+      const server = await startServer(spec.kind)
+      try {
+        values[at]!.push(spec.pick(await load(server.port, spec.args)))
+      } finally {
+        await stopServer(server)
+      }
     }
   }
-  return median(values)
+  return values.map(median)
 }
 
 const throughput = async () => {
   const duration = quick ? "1000" : "2000"
   const small = ["throughput", "--conns", "50", "--depth", "32", "--size", "64", "--duration", duration]
-  report("bytes echo, 50 conns x 32 x 64 B", "frames/s", await repeat("raw", small, (r) => r.framesPerSec), await repeat("tether", small, (r) => r.framesPerSec), ">= 0.90", "higher")
+  const frames = (r: any) => r.framesPerSec as number
+  const [raw64, tether64] = await interleaved([{ kind: "raw", args: small, pick: frames }, { kind: "tether", args: small, pick: frames }])
+  report("bytes echo, 50 conns x 32 x 64 B", "frames/s", raw64!, tether64!, ">= 0.90", "higher")
   const big = ["throughput", "--conns", "1", "--depth", "8", "--size", "16384", "--duration", duration]
-  report("bytes echo, 1 conn x 8 x 16 KiB", "MB/s", await repeat("raw", big, (r) => r.mbPerSec), await repeat("tether", big, (r) => r.mbPerSec), ">= 0.98", "higher")
+  const mb = (r: any) => r.mbPerSec as number
+  const [rawBig, tetherBig] = await interleaved([{ kind: "raw", args: big, pick: mb }, { kind: "tether", args: big, pick: mb }])
+  report("bytes echo, 1 conn x 8 x 16 KiB", "MB/s", rawBig!, tetherBig!, ">= 0.98", "higher")
 }
 
 const typed = async () => {
   const duration = quick ? "1000" : "2000"
   const args = ["typed", "--conns", "50", "--depth", "32", "--size", "64", "--duration", duration]
-  const raw = await repeat("raw-json", args, (r) => r.messagesPerSec)
-  report("Schema-typed JSON request/response", "msg/s", raw, await repeat("tether-json", args, (r) => r.messagesPerSec), ">= 0.60", "higher", "baseline: raw JSON.parse/stringify lines")
-  report("Schema-typed MessagePack request/response", "msg/s", raw, await repeat("tether-msgpack", [...args, "--msgpack"], (r) => r.messagesPerSec), "(info)", "higher", "same raw JSON baseline")
+  const messages = (r: any) => r.messagesPerSec as number
+  const [raw, json, msgpack] = await interleaved([
+    { kind: "raw-json", args, pick: messages },
+    { kind: "tether-json", args, pick: messages },
+    { kind: "tether-msgpack", args: [...args, "--msgpack"], pick: messages }
+  ])
+  report("Schema-typed JSON request/response", "msg/s", raw!, json!, ">= 0.60", "higher", "baseline: raw JSON.parse/stringify lines")
+  report("Schema-typed MessagePack request/response", "msg/s", raw!, msgpack!, "(info)", "higher", "same raw JSON baseline")
 }
 
 const latency = async () => {
   const args = ["latency", "--size", "64", "--count", quick ? "10000" : "20000"]
-  const raw = await repeat("raw", args, (r) => r.p99)
-  const tether = await repeat("tether", args, (r) => r.p99)
-  report("ping-pong p99 latency, 1 conn, 64 B", "us", raw, tether, "<= 1.3", "lower")
+  const p99 = (r: any) => r.p99 as number
+  const [raw, tether] = await interleaved([{ kind: "raw", args, pick: p99 }, { kind: "tether", args, pick: p99 }])
+  report("ping-pong p99 latency, 1 conn, 64 B", "us", raw!, tether!, "<= 1.3", "lower")
 }
 
 const idle = async (conns: number, runs: number) => {
@@ -214,6 +236,15 @@ const kick = async () => {
   rows.push(["kick detection, 100 silent conns (600 ms / 200 ms)", `${raw.min}..${raw.max} ms`, `${tether.min}..${tether.max} ms`, "-", "within 600..800 ms", ""])
 }
 
+// --write replaces the header and table of bench/RESULTS.md and keeps the
+// written analysis after them: everything from the first "## " heading on.
+const writeResults = (text: string) => {
+  const file = path.join(root, "bench/RESULTS.md")
+  const existing = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : ""
+  const at = existing.search(/^## /m)
+  fs.writeFileSync(file, at < 0 ? text : `${text}\n${existing.slice(at)}`)
+}
+
 const main = async () => {
   const started = Date.now()
   // BENCH_ONLY=throughput,typed runs a subset (for profiling work); the default runs all.
@@ -228,7 +259,7 @@ const main = async () => {
   const seconds = ((Date.now() - started) / 1000).toFixed(0)
   const header = `# Tether benchmark\n\n${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · node ${process.version} · ${os.cpus()[0]?.model ?? "?"} x ${os.cpus().length} · ${
     hasTaskset ? "server on CPU 0, load generator on CPU 1 (taskset)" : "not pinned (no taskset)"
-  } · median of ${RUNS} runs (5,000 idle: ${quick ? 1 : RUNS}; 10,000 idle: 1) · ${seconds} s\n\nCommand: \`npm run bench${quick ? " -- --quick" : ""}\`\n`
+  } · median of ${RUNS} interleaved runs (5,000 idle: ${quick ? 1 : RUNS}; 10,000 idle: 1) · ${seconds} s\n\nCommand: \`npm run bench${quick ? " -- --quick" : ""}\`\n`
   const table = [
     "| figure | raw node:net | tether | ratio | goal | note |",
     "|---|---|---|---|---|---|",
@@ -236,7 +267,7 @@ const main = async () => {
   ].join("\n")
   const text = `${header}\n${table}\n`
   console.log(text)
-  if (process.argv.includes("--write")) fs.writeFileSync(path.join(root, "bench/RESULTS.md"), text + (fs.existsSync(path.join(root, "bench/NOTES.md")) ? "" : ""))
+  if (process.argv.includes("--write")) writeResults(text)
   process.exit(0)
 }
 
