@@ -11,6 +11,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import { Packr } from "msgpackr"
+import * as FastDecode from "./internal/fastDecode.js"
 import * as Utf8 from "./internal/utf8.js"
 
 /**
@@ -113,24 +114,38 @@ export const tagsOf = (schema: Schema.Schema.Any): ReadonlySet<string> => {
   return tags
 }
 
+type Decoder = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
+
+/**
+ * How one member of a schema is decoded: its compiled fast path where its
+ * shape allows (see `internal/fastDecode`), else its Schema decoder.
+ */
+interface MemberDecoder {
+  readonly fast: FastDecode.FastDecode | undefined
+  readonly decode: Decoder
+}
+
+const memberDecoder = (schema: Schema.Schema.Any): MemberDecoder => ({
+  fast: FastDecode.compile(schema.ast),
+  decode: Schema.decodeUnknownEither(schema as Schema.Schema<unknown, unknown>)
+})
+
 /**
  * For a union of tagged structs (as `Schema.TaggedStruct` builds them): one
  * decoder per member, keyed by its `_tag`, so a message is checked against
  * the member its tag names without the union's search. Undefined for any
  * other schema (or duplicate tags): those are decoded through the schema.
  */
-const decodersByTag = (
-  schema: Schema.Schema.Any
-): ReadonlyMap<string, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>> | undefined => {
+const decodersByTag = (schema: Schema.Schema.Any): ReadonlyMap<string, MemberDecoder> | undefined => {
   const ast = schema.ast
   if (!SchemaAST.isUnion(ast)) return undefined
-  const members = new Map<string, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
+  const members = new Map<string, MemberDecoder>()
   for (const member of ast.types) {
     if (!SchemaAST.isTypeLiteral(member)) return undefined
     const tag = member.propertySignatures.find((p) => p.name === "_tag")
     if (!tag || !SchemaAST.isLiteral(tag.type) || typeof tag.type.literal !== "string") return undefined
     if (members.has(tag.type.literal)) return undefined
-    members.set(tag.type.literal, Schema.decodeUnknownEither(Schema.make(member)))
+    members.set(tag.type.literal, memberDecoder(Schema.make(member)))
   }
   return members
 }
@@ -148,6 +163,7 @@ const makeSchemaCodec = <A, I>(
   const encodeEither = Schema.encodeEither(schema)
   const tags = tagsOf(schema)
   const members = decodersByTag(schema)
+  const fastWhole = members === undefined ? FastDecode.compile(schema.ast) : undefined
   const decode = (frame: Uint8Array): A | DecodeError => {
     let value: unknown
     try {
@@ -161,9 +177,14 @@ const makeSchemaCodec = <A, I>(
     const member = members !== undefined && typeof tag === "string" ? members.get(tag) : undefined
     let result: Either.Either<A, ParseResult.ParseError>
     try {
+      const fast = member !== undefined ? member.fast : fastWhole
+      if (fast !== undefined) {
+        const decoded = fast(value)
+        if (decoded !== FastDecode.Fail) return decoded as A
+      }
       if (member !== undefined) {
-        const fast = member(value)
-        if (Either.isRight(fast)) return fast.right as A
+        const decoded = member.decode(value)
+        if (Either.isRight(decoded)) return decoded.right as A
       }
       result = decodeUnknown(value)
     } catch (error) {

@@ -81,6 +81,41 @@ describe("Tether codecs", () => {
     }
   })
 
+  // Every Schema codec decodes the shapes messages are made of through a
+  // decoder compiled from the Schema's AST; it must agree with Schema's own.
+  const Custom = Schema.Struct({
+    a: Schema.optionalWith(Schema.String, { exact: true }),
+    b: Schema.optional(Schema.Number.pipe(Schema.int())),
+    c: Schema.Array(Schema.Literal("x", "y")),
+    d: Schema.Boolean,
+    e: Schema.Union(Schema.Literal(1), Schema.String.pipe(Schema.minLength(2))),
+    toString: Schema.optionalWith(Schema.String, { exact: true })
+  }).pipe(Schema.filter((value) => value.c.length < 3))
+  const customDecode = Schema.decodeUnknownEither(Custom)
+  const customLike = FastCheck.record({
+    a: FastCheck.oneof(FastCheck.string(), FastCheck.integer()),
+    b: FastCheck.oneof(FastCheck.integer(), FastCheck.double(), FastCheck.constant(null)),
+    c: FastCheck.oneof(FastCheck.array(FastCheck.constantFrom("x", "y", "z"), { maxLength: 4 }), FastCheck.string()),
+    d: FastCheck.oneof(FastCheck.boolean(), FastCheck.constant(null)),
+    e: FastCheck.oneof(FastCheck.constant(1), FastCheck.constant(2), FastCheck.string({ maxLength: 3 })),
+    toString: FastCheck.oneof(FastCheck.string(), FastCheck.constant(7)),
+    extra: FastCheck.jsonValue({ maxDepth: 1 })
+  }, { requiredKeys: [] })
+  it.prop("a struct of optional, refined, array, union and filtered fields decodes as Schema decodes it", [
+    FastCheck.oneof(customLike, FastCheck.jsonValue({ maxDepth: 2 }))
+  ], ([value]) => {
+    const decoded = Codec.json(Custom).decode(text(JSON.stringify(value)))
+    const expected = customDecode(JSON.parse(JSON.stringify(value)))
+    if (Either.isRight(expected)) assert.deepStrictEqual(decoded, expected.right)
+    else assert.instanceOf(decoded, Codec.DecodeError)
+  })
+
+  it("decoding keeps only the declared keys, as Schema does", () => {
+    const decoded = Codec.json(Message.Message).decode(text(`{"_tag":"Ping","seq":1,"extra":true,"__proto__":{"x":1}}`))
+    assert.deepStrictEqual(decoded, { _tag: "Ping", seq: 1 })
+    assert.deepStrictEqual(Object.keys(decoded as object), ["_tag", "seq"])
+  })
+
   it("invalid JSON is InvalidJson", () => {
     const result = Codec.json(Message.Message).decode(text("{\"_tag\":"))
     assert.instanceOf(result, Codec.DecodeError)
