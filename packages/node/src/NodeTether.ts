@@ -103,16 +103,26 @@ class NetTransport implements Transport.Transport {
   allocate(size: number): Uint8Array {
     return Buffer.allocUnsafe(size)
   }
-  write(bytes: Uint8Array, done: (error?: Error | null) => void): void {
-    this.socket.write(bytes, done)
+  // No write callback (Node would schedule one per write): a write under the
+  // high-water mark is taken at once; above it the connection waits for drain.
+  // Write errors arrive as the socket's "error" event (onError).
+  write(bytes: Uint8Array, done: (error?: Error | null) => void): boolean {
+    if (this.socket.write(bytes)) return true
+    this.waitDrain(done)
+    return false
   }
-  writev(chunks: ReadonlyArray<Uint8Array>, done: (error?: Error | null) => void): void {
+  writev(chunks: ReadonlyArray<Uint8Array>, done: (error?: Error | null) => void): boolean {
     const socket = this.socket
-    const last = chunks.length - 1
     socket.cork()
-    for (let i = 0; i < last; i++) socket.write(chunks[i]!)
-    socket.write(chunks[last]!, done)
+    for (let i = 0; i < chunks.length; i++) socket.write(chunks[i]!)
     socket.uncork()
+    if (socket.writableLength < socket.writableHighWaterMark) return true
+    this.waitDrain(done)
+    return false
+  }
+  private waitDrain(done: (error?: Error | null) => void): void {
+    // Rare (a peer reading slower than it is written to): a closure per wait is fine.
+    this.socket.once("drain", () => done())
   }
   end(): void {
     // Flush what was written, send FIN, then free the socket even if the peer never closes.

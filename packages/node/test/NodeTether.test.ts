@@ -76,6 +76,47 @@ describe("NodeTether.layerServer", () => {
       assert.strictEqual(server.stats.framesIn, 3)
     }))
 
+  it.scopedLive("a peer that reads late still gets every byte in order: writes wait for the socket to drain", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone))
+      const frames = 128
+      const size = 256 * 1024 // 32 MiB in all: more than loopback's socket buffers hold
+      const server = yield* Server.make<Uint8Array>({
+        framing,
+        codec: Codec.bytes,
+        handler: (session) => {
+          for (let i = 0; i < frames; i++) session.connection.offer(new Uint8Array(size).fill(i))
+        }
+      }).pipe(Effect.provide(context))
+      const port = (server.address as SocketServer.TcpAddress).port
+      const expected = frames * (4 + size)
+      const received = yield* Effect.async<Buffer, Error>((resume) => {
+        const socket = net.connect({ host: "127.0.0.1", port })
+        const chunks: Array<Buffer> = []
+        let length = 0
+        socket.on("error", (error) => resume(Effect.fail(error)))
+        socket.on("connect", () => {
+          socket.write(framing.encode(new Uint8Array([1])) as Uint8Array)
+          // Read nothing for a while: the server's writes fill the socket.
+          socket.pause()
+          setTimeout(() => socket.resume(), 300)
+        })
+        socket.on("data", (chunk) => {
+          chunks.push(chunk)
+          length += chunk.length
+          if (length >= expected) resume(Effect.succeed(Buffer.concat(chunks)))
+        })
+        return Effect.sync(() => socket.destroy())
+      }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("not all frames arrived") }))
+      assert.strictEqual(received.length, expected)
+      for (let i = 0; i < frames; i++) {
+        const at = i * (4 + size)
+        assert.strictEqual(received.readUInt32BE(at), size)
+        const body = received.subarray(at + 4, at + 4 + size)
+        assert.isTrue(body.every((byte) => byte === i), `frame ${i} intact`)
+      }
+    }))
+
   it.scopedLive("a port already in use is a SocketServerError, not a crash", () =>
     Effect.gen(function*() {
       const first = yield* NodeTether.makeServer({ port: 0 })

@@ -459,23 +459,25 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     this.flushScheduled = false
     // A transport is written only once the connection runs (as a socket's writer waits for run).
     if (this.failure !== undefined || this.writing || (this.transport !== undefined && !this.open)) return
-    if (this.outbound.length === 0) {
-      const closed = this.writerIdle()
-      if (closed !== undefined) this.fail(closed)
-      return
-    }
     const transport = this.transport
-    const bytes = this.takeBatch(transport?.writev !== undefined)
-    if (bytes instanceof FrameError) return this.fail(bytes)
-    this.writing = true
-    const done = this.writeDone ??= (error?: Error | null) => {
+    // Batches (of up to maxWriteBytes) while the transport takes them at once.
+    while (this.outbound.length > 0) {
+      const bytes = this.takeBatch(transport?.writev !== undefined)
+      if (bytes instanceof FrameError) return this.fail(bytes)
+      this.writing = true
+      const done = this.writeDone ??= (error?: Error | null) => {
+        this.writing = false
+        if (error) return this.fail(new Socket.SocketGenericError({ reason: "Write", cause: error }))
+        this.flushDirect()
+      }
+      if (transport === undefined) return this.options.directWrite!(bytes as Uint8Array, done)
+      const taken = Array.isArray(bytes) ? transport.writev!(bytes, done) : transport.write(bytes, done)
+      if (!taken) return
       this.writing = false
-      if (error) return this.fail(new Socket.SocketGenericError({ reason: "Write", cause: error }))
-      this.flushDirect()
+      if (this.failure !== undefined) return
     }
-    if (Array.isArray(bytes)) transport!.writev!(bytes, done)
-    else if (transport !== undefined) transport.write(bytes, done)
-    else this.options.directWrite!(bytes, done)
+    const closed = this.writerIdle()
+    if (closed !== undefined) this.fail(closed)
   }
 
   private encode(message: M): Uint8Array | string | ProtocolError {

@@ -50,14 +50,21 @@ export interface Transport {
   readonly remote: string
   /** Starts delivering input to `handlers`. Called at most once; the transport is open. */
   readonly start: (handlers: Handlers) => void
-  /** Writes `bytes`; `done` is called once they left the process (or failed). */
-  readonly write: (bytes: Uint8Array, done: (error?: Error | null) => void) => void
+  /**
+   * Writes `bytes`. Returns true when the transport took them and can take
+   * more at once (Node: `net.Socket.write` returned true, its buffer is under
+   * the high-water mark); `done` is then never called. Returns false when
+   * the caller must wait: `done` is called when more can be written (Node:
+   * `drain`) or with the error. A write error is also an `onError`. What
+   * was taken is delivered before a graceful `end`.
+   */
+  readonly write: (bytes: Uint8Array, done: (error?: Error | null) => void) => boolean
   /**
    * Writes `chunks` as one gathered write (optional; Node: corked writes, one
-   * `writev`); `done` as for `write`. Lets large payloads go out without
-   * being copied into a batch buffer.
+   * `writev`); returns and calls `done` as `write` does. Lets large payloads
+   * go out without being copied into a batch buffer.
    */
-  readonly writev?: ((chunks: ReadonlyArray<Uint8Array>, done: (error?: Error | null) => void) => void) | undefined
+  readonly writev?: ((chunks: ReadonlyArray<Uint8Array>, done: (error?: Error | null) => void) => boolean) | undefined
   /**
    * Allocates a buffer for outgoing bytes that will be written whole
    * (optional; Node: `Buffer.allocUnsafe`, pooled and not zero-filled).

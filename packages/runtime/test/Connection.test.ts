@@ -345,6 +345,24 @@ describe("Connection outbound", () => {
       ])
     }))
 
+  it.effect("a full socket: the writer waits for drain, then writes the rest in order, once", () =>
+    Effect.gen(function*() {
+      const { connection, fiber, memory } = yield* start({ framing, codec })
+      memory.fillWrites()
+      connection.offer({ _tag: "Ping", seq: 1 })
+      for (let i = 0; i < 20 && memory.written.length === 0; i++) yield* Effect.yieldNow()
+      assert.strictEqual(memory.written.length, 1, "the first write is taken")
+      connection.offer({ _tag: "Ping", seq: 2 })
+      connection.offer({ _tag: "Ping", seq: 3 })
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+      assert.strictEqual(memory.written.length, 1, "nothing more is written while the socket is full")
+      memory.drain()
+      yield* connection.flushed
+      assert.strictEqual(memory.written.length, 2, "what queued meanwhile goes out as one write")
+      assert.deepStrictEqual(writtenMessages(memory).map((m) => (m as Message.Ping).seq), [1, 2, 3])
+      assert.isNull(fiber.unsafePoll(), "the connection still runs")
+    }))
+
   it.effect("disconnect policy: a full queue closes the slow consumer", () =>
     Effect.gen(function*() {
       const { connection, fiber, memory } = yield* start({ framing, codec, outbound: { capacity: 4, overflow: "disconnect" } })
