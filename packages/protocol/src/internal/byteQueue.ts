@@ -20,6 +20,31 @@ export class ByteQueue {
     this.available += chunk.length
   }
 
+  /**
+   * The chunk holding the next unread byte (at index {@link position}), for a
+   * decoder's fast path over bytes that do not cross a chunk; caller
+   * guarantees available > 0.
+   */
+  current(): Uint8Array {
+    return this.chunks[this.head]!
+  }
+
+  /** Index of the next unread byte in {@link current}. */
+  get position(): number {
+    return this.offset
+  }
+
+  /**
+   * Skips `skip` bytes and takes the `n` after them as a view, all within
+   * {@link current} (caller guarantees position + skip + n <= current().length).
+   */
+  takeWithin(skip: number, n: number): Uint8Array {
+    const start = this.offset + skip
+    const out = this.chunks[this.head]!.subarray(start, start + n)
+    this.advance(skip + n)
+    return out
+  }
+
   /** The byte at `index` (0 = next unread byte); caller guarantees index < available. */
   byteAt(index: number): number {
     let i = this.head
