@@ -50,7 +50,17 @@ const reader = (socket: net.Socket, onFrames: (count: number) => void, answerPin
   })
 }
 
-const repeated = (payload: Buffer, count: number) => count === 1 ? payload : Buffer.concat(Array.from({ length: count }, () => payload))
+// `count` copies of `payload`, built once per count: the load generator shares
+// a core budget with nothing else and must not be the bottleneck it measures.
+const repeatedCache = new WeakMap<Buffer, Map<number, Buffer>>()
+const repeated = (payload: Buffer, count: number): Buffer => {
+  if (count === 1) return payload
+  let byCount = repeatedCache.get(payload)
+  if (byCount === undefined) repeatedCache.set(payload, byCount = new Map())
+  let out = byCount.get(count)
+  if (out === undefined) byCount.set(count, out = Buffer.concat(Array.from({ length: count }, () => payload)))
+  return out
+}
 
 const connect = (onOpen?: (socket: net.Socket) => void): Promise<net.Socket> =>
   new Promise((resolve, reject) => {
