@@ -26,6 +26,16 @@ const exchange = (port: number, bytes: Uint8Array, until: (received: Buffer) => 
 
 const framing = Frame.lengthPrefixed()
 
+/**
+ * A Tether server of raw frames over NodeTether.layerServer on 127.0.0.1 port 0. Layer.build:
+ * the listener lives as long as the test's scope, not just Server.make.
+ */
+const serve = (handler: Server.Options<Uint8Array, never, never>["handler"]) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone))
+    return yield* Server.make<Uint8Array>({ framing, codec: Codec.bytes, handler }).pipe(Effect.provide(context))
+  })
+
 describe("NodeTether.layerServer", () => {
   it.scopedLive("listens on 127.0.0.1 port 0; its sockets carry a transport and still run as platform Sockets", () =>
     Effect.gen(function*() {
@@ -50,16 +60,10 @@ describe("NodeTether.layerServer", () => {
 
   it.scopedLive("a Tether server over it echoes frames, reads the peer address, and counts the connection closed when the peer leaves", () =>
     Effect.gen(function*() {
-      // Layer.build: the listener lives as long as this test's scope, not just Server.make.
-      const context = yield* Layer.build(Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone))
-      const server = yield* Server.make<Uint8Array>({
-        framing,
-        codec: Codec.bytes,
-        handler: (session, payload) => {
-          const wait = session.connection.offerOrSend(payload)
-          return wait && Effect.ignore(wait)
-        }
-      }).pipe(Effect.provide(context))
+      const server = yield* serve((session, payload) => {
+        const wait = session.connection.offerOrSend(payload)
+        return wait && Effect.ignore(wait)
+      })
       const port = (server.address as SocketServer.TcpAddress).port
       const payloads = ["one", "two", "three"].map((s) => new TextEncoder().encode(s))
       const wire = framing.encodeAll(payloads) as Uint8Array
@@ -78,15 +82,10 @@ describe("NodeTether.layerServer", () => {
 
   it.scopedLive("many peers at once each get exactly their own frames back (write buffers shared across connections)", () =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone))
-      const server = yield* Server.make<Uint8Array>({
-        framing,
-        codec: Codec.bytes,
-        handler: (session, payload) => {
-          const wait = session.connection.offerOrSend(payload)
-          return wait && Effect.ignore(wait)
-        }
-      }).pipe(Effect.provide(context))
+      const server = yield* serve((session, payload) => {
+        const wait = session.connection.offerOrSend(payload)
+        return wait && Effect.ignore(wait)
+      })
       const port = (server.address as SocketServer.TcpAddress).port
       const peers = 20
       // 300 frames of 1..200 bytes per peer, every byte naming its peer and frame:
@@ -107,19 +106,14 @@ describe("NodeTether.layerServer", () => {
 
   it.scopedLive("a peer that reads late still gets every byte in order: writes wait for the socket to drain", () =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone))
       // 32 MiB in all, more than loopback's socket buffers hold: large frames
       // (written by reference) between small ones (copied into shared write
       // buffers, which must stay intact while Node holds them unwritten).
       const frames = 256
       const sizeOf = (i: number) => (i % 2 === 0 ? 256 * 1024 : 1 + (i % 100))
-      const server = yield* Server.make<Uint8Array>({
-        framing,
-        codec: Codec.bytes,
-        handler: (session) => {
-          for (let i = 0; i < frames; i++) session.connection.offer(new Uint8Array(sizeOf(i)).fill(i & 0xff))
-        }
-      }).pipe(Effect.provide(context))
+      const server = yield* serve((session) => {
+        for (let i = 0; i < frames; i++) session.connection.offer(new Uint8Array(sizeOf(i)).fill(i & 0xff))
+      })
       const port = (server.address as SocketServer.TcpAddress).port
       let expected = 0
       for (let i = 0; i < frames; i++) expected += 4 + sizeOf(i)
