@@ -62,6 +62,8 @@ const measure = async (name: string, start: (ready: (port: number) => void) => v
   console.log(`| ${name} | ${((after - before) / conns / 1024).toFixed(1)} |`)
 }
 
+// Connections end with PeerClosed when the load generator leaves: ignored, so
+// the platform server does not log each as a failed handler.
 const effectServer = <E, R>(
   handler: (socket: Socket.Socket) => Effect.Effect<unknown, E, R>,
   provide: Layer.Layer<R>,
@@ -92,7 +94,7 @@ const main = async () => {
   await measure(
     "+ Tether Connection (reader, writer), no heartbeat",
     effectServer((socket) =>
-      Effect.flatMap(Connection.make(socket, { framing, codec: Codec.bytes }), (c) => c.run(() => Effect.void)), Layer.empty)
+      Effect.flatMap(Connection.make(socket, { framing, codec: Codec.bytes }), (c) => Effect.ignore(c.run(() => Effect.void))), Layer.empty)
   )
   await measure(
     "+ heartbeat fiber (ping 1 s / 3 s)",
@@ -104,7 +106,7 @@ const main = async () => {
           dialect: Heartbeat.bytes,
           heartbeat: { ...Heartbeat.ping({ interval: "1 second", timeout: "3 seconds" }), answers: false }
         }),
-        (c) => c.run(() => Effect.void)
+        (c) => Effect.ignore(c.run(() => Effect.void))
       ), Layer.empty)
   )
   const tetherServer = NodeTether.layerServer({ port: 0, backlog: 4096 })
@@ -115,7 +117,7 @@ const main = async () => {
   await measure(
     "+ Tether Connection over the transport, no heartbeat",
     effectServer((socket) =>
-      Effect.flatMap(Connection.make(socket, { framing, codec: Codec.bytes }), (c) => c.run(() => Effect.void)), Layer.empty, tetherServer)
+      Effect.flatMap(Connection.make(socket, { framing, codec: Codec.bytes }), (c) => Effect.ignore(c.run(() => Effect.void))), Layer.empty, tetherServer)
   )
   await measure("Server as tether-server runs it (transport, shared heartbeat scheduler)", (ready) =>
     void Effect.runFork(
