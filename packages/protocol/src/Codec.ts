@@ -76,6 +76,12 @@ export interface Codec<A> {
    * conversion per socket write instead of one buffer per message.
    */
   readonly encodeText?: (message: A) => string | EncodeError
+  /**
+   * For text codecs: `decode` of a frame already decoded from UTF-8 (see
+   * `Frame.Framing.textDecoder`): a connection over a text framing decodes
+   * each chunk to text once instead of each frame.
+   */
+  readonly decodeText?: (text: string) => A | DecodeError
 }
 
 /**
@@ -155,6 +161,7 @@ const makeSchemaCodec = <A, I>(
   name: string,
   schema: Schema.Schema<A, I>,
   parse: (frame: Uint8Array) => unknown,
+  parseText: ((text: string) => unknown) | undefined,
   serialize: { readonly bytes: (encoded: I) => Uint8Array } | { readonly text: (encoded: I) => string },
   parseFailure: "InvalidJson" | "InvalidMessagePack",
   options: SchemaCodecOptions
@@ -171,6 +178,9 @@ const makeSchemaCodec = <A, I>(
     } catch (error) {
       return new DecodeError({ reason: parseFailure, codec: name, detail: String(error) })
     }
+    return validate(value)
+  }
+  const validate = (value: unknown): A | DecodeError => {
     const tag = typeof value === "object" && value !== null ? (value as { _tag?: unknown })._tag : undefined
     // The member the tag names decides, as in the union; a failure is
     // decoded again through the union for the union's own error message.
@@ -218,13 +228,23 @@ const makeSchemaCodec = <A, I>(
       return new EncodeError({ codec: name, detail: String(error) })
     }
   }
+  const decodeText = parseText && ((text: string): A | DecodeError => {
+    let value: unknown
+    try {
+      value = parseText(text)
+    } catch (error) {
+      return new DecodeError({ reason: parseFailure, codec: name, detail: String(error) })
+    }
+    return validate(value)
+  })
   if ("bytes" in serialize) return { name, decode, encode: serializeWith(serialize.bytes) }
   const stringify = serialize.text
   return {
     name,
     decode,
     encode: serializeWith((value) => Utf8.encode(stringify(value))),
-    encodeText: serializeWith(stringify)
+    encodeText: serializeWith(stringify),
+    ...(decodeText ? { decodeText } : {})
   }
 }
 
@@ -254,6 +274,7 @@ export const json = <A, I>(schema: Schema.Schema<A, I>, options: SchemaCodecOpti
     "json",
     schema,
     (frame) => JSON.parse(Utf8.decoder.decode(frame)),
+    (text) => JSON.parse(text),
     { text: (encoded) => JSON.stringify(encoded) },
     "InvalidJson",
     options
@@ -272,6 +293,7 @@ export const msgpack = <A, I>(schema: Schema.Schema<A, I>, options: SchemaCodecO
     "msgpack",
     schema,
     (frame) => packr.unpack(frame),
+    undefined,
     {
       bytes: (encoded) => {
         // msgpackr may hand out a view of a buffer it reuses: copy out.

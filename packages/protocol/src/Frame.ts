@@ -22,7 +22,7 @@ import * as Utf8 from "./internal/utf8.js"
  * @category errors
  */
 export class FrameError extends Data.TaggedError("FrameError")<{
-  readonly reason: "FrameTooLarge" | "Malformed" | "Truncated"
+  readonly reason: "FrameTooLarge" | "Malformed" | "Truncated" | "InvalidUtf8"
   readonly framing: string
   /** The size involved: declared frame size, or bytes left over for `Truncated`. */
   readonly size: number
@@ -37,6 +37,8 @@ export class FrameError extends Data.TaggedError("FrameError")<{
         return `${this.framing}: malformed header declaring ${this.size} bytes (limit ${this.limit})`
       case "Truncated":
         return `${this.framing}: stream ended with ${this.size} bytes of an incomplete frame`
+      case "InvalidUtf8":
+        return `${this.framing}: the stream is not valid UTF-8`
     }
   }
 }
@@ -56,8 +58,8 @@ export const isFrameError = (u: unknown): u is FrameError => u instanceof FrameE
  * @since 0.1.0
  * @category models
  */
-export interface Decoder {
-  readonly push: (chunk: Uint8Array) => ReadonlyArray<Uint8Array> | FrameError
+export interface Decoder<Frame = Uint8Array> {
+  readonly push: (chunk: Uint8Array) => ReadonlyArray<Frame> | FrameError
   /** Call at end of stream: a `Truncated` error if bytes of a frame are left over. */
   readonly end: () => FrameError | undefined
   /** Bytes held that belong to an incomplete frame. */
@@ -99,6 +101,13 @@ export interface Framing {
    * UTF-8 conversion for the whole batch (see `Codec.encodeText`).
    */
   readonly encodeTexts?: (texts: ReadonlyArray<string>) => Uint8Array | FrameError
+  /**
+   * For text framings (`lines`): a decoder whose frames are the UTF-8 text
+   * of the frames `decoder` gives, each chunk decoded once (as a raw
+   * `node:net` server decodes a chunk and slices lines from the string).
+   * Invalid UTF-8 is a `FrameError` ("InvalidUtf8"). See `Codec.decodeText`.
+   */
+  readonly textDecoder?: () => Decoder<string>
 }
 
 /**
@@ -111,6 +120,7 @@ export interface Framing {
 export const gatherThreshold = 4096
 
 const noFrames: ReadonlyArray<Uint8Array> = []
+const noTexts: ReadonlyArray<string> = []
 
 const zeroed = (size: number): Uint8Array => new Uint8Array(size)
 
@@ -397,7 +407,76 @@ export const lines = (options: LinesOptions = {}): Framing => {
     return Utf8.encode(joined)
   }
 
-  return { name, maxFrameBytes: max, decoder, encode: (payload) => encodeAll([payload]), encodeAll, encodeTexts }
+  const textDecoder = (): Decoder<string> => {
+    const utf8 = new TextDecoder("utf-8", { fatal: true })
+    // Text after the last terminator. New text is searched alone and appended
+    // (a rope, not copied), so no character is scanned twice however a line
+    // is split; its UTF-8 size is counted only once it may exceed the limit.
+    let pending = ""
+    let pendingBytes = -1 // -1: not counted yet
+    let pendingCR = false // pending ends with a CR (which may begin a CRLF)
+    let error: FrameError | undefined
+    const fail = (e: FrameError) => (error = e)
+    const tooLarge = (size: number) => fail(new FrameError({ reason: "FrameTooLarge", framing: name, size, limit: max }))
+    return {
+      push(chunk) {
+        if (error !== undefined) return error
+        let text: string
+        try {
+          text = utf8.decode(chunk, { stream: true })
+        } catch {
+          return fail(new FrameError({ reason: "InvalidUtf8", framing: name, size: chunk.length, limit: max }))
+        }
+        let frames: Array<string> | undefined
+        let from = 0
+        for (let at = text.indexOf("\n"); at !== -1; at = text.indexOf("\n", from)) {
+          let line = from === 0 && pending.length > 0 ? pending + text.slice(0, at) : text.slice(from, at)
+          if (from === 0) {
+            pending = ""
+            pendingBytes = -1
+            pendingCR = false
+          }
+          if (line.charCodeAt(line.length - 1) === CR) line = line.slice(0, -1)
+          // UTF-8 takes at most three bytes per UTF-16 unit: count only lines that may be too long.
+          if (line.length * 3 > max) {
+            const size = Utf8.byteLength(line)
+            if (size > max) return tooLarge(size)
+          }
+          if (frames === undefined) frames = [line]
+          else frames.push(line)
+          from = at + 1
+        }
+        const rest = from === 0 ? text : text.slice(from)
+        if (rest.length > 0) {
+          pending += rest
+          if (pendingBytes >= 0) pendingBytes += Utf8.byteLength(rest)
+          pendingCR = rest.charCodeAt(rest.length - 1) === CR
+        }
+        // As the byte decoder: a line past the limit fails before its
+        // terminator arrives (a trailing CR may still belong to a CRLF).
+        if (pending.length * 3 > max) {
+          if (pendingBytes < 0) pendingBytes = Utf8.byteLength(pending)
+          const held = pendingCR ? pendingBytes - 1 : pendingBytes
+          if (held > max) return tooLarge(held)
+        }
+        return frames ?? noTexts
+      },
+      end() {
+        if (error !== undefined) return error
+        const held = Utf8.byteLength(pending)
+        try {
+          // A multi-byte sequence cut short by the end of the stream throws.
+          if (utf8.decode().length > 0 || held > 0) throw new Error("incomplete")
+        } catch {
+          return fail(new FrameError({ reason: "Truncated", framing: name, size: Math.max(held, 1), limit: max }))
+        }
+        return undefined
+      },
+      buffered: () => Utf8.byteLength(pending)
+    }
+  }
+
+  return { name, maxFrameBytes: max, decoder, encode: (payload) => encodeAll([payload]), encodeAll, encodeTexts, textDecoder }
 }
 
 /**

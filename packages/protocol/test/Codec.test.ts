@@ -203,6 +203,21 @@ describe("Tether codecs", () => {
     assert.instanceOf(Codec.json(Message.Message, { trustedEncode: true }).encodeText!(big), Codec.EncodeError)
   })
 
+  it.prop("json: decodeText of a frame's text is decode of its bytes, messages and errors alike", [
+    FastCheck.oneof(messages.map((m) => JSON.stringify(m)), FastCheck.string({ unit: "binary", maxLength: 60 }), FastCheck.jsonValue().map((v) => JSON.stringify(v)))
+  ], ([frame]) => {
+    const codec = Codec.json(Message.Message)
+    const fromText = codec.decodeText!(frame)
+    const fromBytes = codec.decode(text(frame))
+    if (fromBytes instanceof Codec.DecodeError) {
+      assert.instanceOf(fromText, Codec.DecodeError)
+      assert.strictEqual((fromText as Codec.DecodeError).reason, fromBytes.reason)
+    } else {
+      assert.deepStrictEqual(fromText, fromBytes)
+    }
+    assert.isUndefined(Codec.msgpack(Message.Message).decodeText)
+  })
+
   it.prop("json: encodeText is the text whose UTF-8 is encode's payload; msgpack has no text", [messages], ([message]) => {
     const codec = Codec.json(Message.Message)
     assert.deepStrictEqual(text(codec.encodeText!(message) as string), codec.encode(message))

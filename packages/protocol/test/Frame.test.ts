@@ -242,6 +242,98 @@ describe("lines", () => {
   })
 })
 
+describe("lines, decoded as text", () => {
+  const framing = Frame.lines({ maxLineBytes: 256 })
+  const utf8 = new TextEncoder()
+  const valid = new TextDecoder("utf-8", { fatal: true })
+
+  /** Like decodeSplit, through the text decoder. */
+  const decodeTextSplit = (stream: Uint8Array, cuts: ReadonlyArray<number>) => {
+    const decoder = framing.textDecoder!()
+    const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b)
+    const frames: Array<string> = []
+    let from = 0
+    for (const to of [...points, stream.length]) {
+      const out = decoder.push(stream.subarray(from, to))
+      if (out instanceof Frame.FrameError) return { frames, error: out }
+      frames.push(...out)
+      from = to
+    }
+    return { frames, error: decoder.end() }
+  }
+  const isUtf8 = (bytes: Uint8Array) => {
+    try {
+      valid.decode(bytes)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  // Any characters, multi-byte ones included, so that chunks split them.
+  const text = FastCheck.string({ unit: "binary", maxLength: 40 }).map((t) => t.replace(/\n/g, ""))
+  it.prop("valid UTF-8 under any split: the byte decoder's lines, as text, and the same errors", [
+    FastCheck.array(text, { maxLength: 12 }),
+    FastCheck.boolean(),
+    FastCheck.boolean(),
+    cuts
+  ], ([ts, crlf, cutShort, cs]) => {
+    const whole = utf8.encode(ts.map((t) => t + (crlf ? "\r\n" : "\n")).join(""))
+    // sometimes end inside the last line, or inside a multi-byte character
+    const stream = cutShort && whole.length > 0 ? whole.subarray(0, whole.length - 1) : whole
+    const bytes = decodeSplit(framing, stream, cs)
+    const texts = decodeTextSplit(stream, cs)
+    if (bytes.error === undefined) {
+      assert.isUndefined(texts.error)
+      assert.deepStrictEqual(texts.frames, bytes.frames.map((f) => valid.decode(f)))
+    } else {
+      assert.strictEqual(texts.error?.reason, bytes.error.reason)
+    }
+  })
+
+  it.prop("garbage: the byte decoder's lines as text when it is UTF-8, else a typed FrameError; never a throw", [
+    FastCheck.uint8Array({ maxLength: 2000 }),
+    cuts
+  ], ([stream, cs]) => {
+    const texts = decodeTextSplit(stream, cs)
+    if (isUtf8(stream)) {
+      const bytes = decodeSplit(framing, stream, cs)
+      assert.deepStrictEqual(texts.frames, bytes.frames.map((f) => valid.decode(f)))
+      assert.strictEqual(texts.error?.reason, bytes.error?.reason)
+    } else {
+      assert.instanceOf(texts.error, Frame.FrameError)
+    }
+  })
+
+  it("counts the line limit in UTF-8 bytes, and fails before the newline arrives", () => {
+    const small = Frame.lines({ maxLineBytes: 12 })
+    assert.deepStrictEqual(small.textDecoder!().push(utf8.encode("\u00e9".repeat(6) + "\n")), ["\u00e9".repeat(6)])
+    const over = small.textDecoder!().push(utf8.encode("\u00e9".repeat(6) + "x\n"))
+    assert.deepInclude(over as Frame.FrameError, { reason: "FrameTooLarge", size: 13 })
+    const early = small.textDecoder!()
+    assert.deepStrictEqual(early.push(utf8.encode("\u00e9".repeat(6))), [])
+    assert.deepInclude(early.push(utf8.encode("\u00e9")) as Frame.FrameError, { reason: "FrameTooLarge", size: 14 })
+    // a CR that may begin a CRLF is not counted yet
+    assert.deepStrictEqual(small.textDecoder!().push(utf8.encode("x".repeat(12) + "\r")), [])
+  })
+
+  it("a long line in many small chunks: every chunk searched once, the line whole", () => {
+    const decoder = Frame.lines().textDecoder!()
+    const piece = utf8.encode("\u00e9".repeat(512)) // 1 KiB, two bytes per character
+    for (let i = 0; i < 500; i++) assert.deepStrictEqual(decoder.push(piece), [])
+    const lines = decoder.push(utf8.encode("\n"))
+    assert.strictEqual((lines as ReadonlyArray<string>).length, 1)
+    assert.strictEqual((lines as ReadonlyArray<string>)[0], "\u00e9".repeat(512 * 500))
+  })
+
+  it("invalid UTF-8 is InvalidUtf8, and the decoder keeps returning it", () => {
+    const decoder = framing.textDecoder!()
+    const error = decoder.push(new Uint8Array([0x61, 0xff, 0x0a]))
+    assert.deepInclude(error as Frame.FrameError, { reason: "InvalidUtf8" })
+    assert.strictEqual(decoder.push(utf8.encode("ok\n")), error)
+  })
+})
+
 describe("classic", () => {
   const framing = Frame.classic()
   const packetOf = (body: number) => {

@@ -292,7 +292,9 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
   private flushTask: (() => void) | undefined = undefined
   private writeDone: ((error?: Error | null) => void) | undefined = undefined
   // the reader and the handler
-  private decoder: Frame.Decoder | undefined = undefined
+  private decoder: Frame.Decoder<Uint8Array | string> | undefined = undefined
+  // frames arrive as text (Framing.textDecoder + Codec.decodeText): each chunk is UTF-8 decoded once
+  private textIn = false
   private handler: Handler<M> | undefined = undefined
   private handleLoop: Effect.Effect<void, unknown, any> | undefined = undefined
   private startHandler: ((effect: Effect.Effect<void, unknown, any>) => void) | undefined = undefined
@@ -563,9 +565,11 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     const codec = this.options.codec
     const dialect = this.options.dialect
     const inbound = this.inbound
+    const textIn = this.textIn
     for (let i = 0; i < frames.length; i++) {
-      this.inboundBytes += frames[i]!.length
-      const message = codec.decode(frames[i]!)
+      const frame = frames[i]!
+      this.inboundBytes += frame.length // text: UTF-16 units, close enough for the bound
+      const message = textIn ? codec.decodeText!(frame as string) : codec.decode(frame as Uint8Array)
       if (message instanceof Error) return this.fail(message as Codec.DecodeError)
       if (dialect !== undefined) {
         if (dialect.isPong(message)) {
@@ -716,7 +720,9 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     this.lastPong = start
     const deadline = this.options.deadline
     if (deadline !== undefined) this.deadlineAt = start + Duration.toMillis(deadline.after)
-    this.decoder = this.options.framing.decoder()
+    const { codec, framing } = this.options
+    this.textIn = codec.decodeText !== undefined && framing.textDecoder !== undefined
+    this.decoder = this.textIn ? framing.textDecoder!() : framing.decoder()
     this.handler = handler
     this.handleLoop = this.makeHandleLoop()
   }

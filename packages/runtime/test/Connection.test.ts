@@ -322,6 +322,24 @@ describe("Connection outbound", () => {
       assert.deepStrictEqual(writtenMessages(memory2).map((m) => (m as Message.Ping).seq), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     }))
 
+  it.effect("a text codec over lines reads text: a character split across chunks, CRLF, invalid UTF-8 a FrameError", () =>
+    Effect.gen(function*() {
+      const received: Array<Message.Message> = []
+      const { fiber, memory } = yield* start({ framing: Frame.lines(), codec }, (batch) =>
+        Effect.sync(() => {
+          received.push(...batch)
+        }))
+      const bytes = new TextEncoder().encode(`{"_tag":"Say","id":1,"text":"\u00e9\u2713"}\r\n{"_tag":"Who"}\n`)
+      const cut = bytes.indexOf(0xe2) + 1 // inside the three bytes of the check mark
+      memory.push(bytes.subarray(0, cut))
+      memory.push(bytes.subarray(cut))
+      for (let i = 0; i < 20 && received.length < 2; i++) yield* Effect.yieldNow()
+      assert.deepStrictEqual(received, [{ _tag: "Say", id: 1, text: "\u00e9\u2713" }, { _tag: "Who" }])
+      memory.push(new Uint8Array([0x7b, 0xff, 0x7d, 0x0a]))
+      const error = yield* Fiber.join(fiber).pipe(Effect.flip)
+      assert.deepInclude(error as Frame.FrameError, { _tag: "FrameError", reason: "InvalidUtf8" })
+    }))
+
   it.effect("a text codec over lines: a batch of text and broadcast bytes goes out in order, as UTF-8", () =>
     Effect.gen(function*() {
       const lines = Frame.lines()
