@@ -284,6 +284,19 @@ export const lengthPrefixed = (options: LengthPrefixedOptions = {}): Framing => 
     return out
   }
 
+  const prefix = new Uint8Array(width)
+  // The payload together with the `width` bytes before it in memory, when
+  // those bytes are exactly its length field (a received frame sent on, as an
+  // echo or a relay does): one chunk for the gathered write instead of two.
+  // Only reads memory beside the view; the bytes sent are the same.
+  const withOwnPrefix = (payload: Uint8Array): Uint8Array | undefined => {
+    if (payload.byteOffset < width) return undefined
+    writeLength(prefix, 0, payload.length)
+    const view = new Uint8Array(payload.buffer, payload.byteOffset - width, payload.length + width)
+    for (let k = 0; k < width; k++) if (view[k] !== prefix[k]) return undefined
+    return view
+  }
+
   const encodeChunks = (payloads: ReadonlyArray<Uint8Array>, allocate = zeroed): Array<Uint8Array> | FrameError => {
     const chunks: Array<Uint8Array> = []
     let from = 0
@@ -291,6 +304,17 @@ export const lengthPrefixed = (options: LengthPrefixedOptions = {}): Framing => 
       const payload = payloads[i]!
       if (payload.length < gatherThreshold) continue
       if (payload.length > max) return tooLarge(payload.length)
+      const whole = withOwnPrefix(payload)
+      if (whole !== undefined) {
+        if (from < i) {
+          const head = encodeAll(payloads.slice(from, i), allocate)
+          if (head instanceof FrameError) return head
+          chunks.push(head)
+        }
+        chunks.push(whole)
+        from = i + 1
+        continue
+      }
       // The small payloads before it, copied into one buffer with this one's length field.
       let total = width
       for (let j = from; j < i; j++) total += width + payloads[j]!.length
