@@ -596,6 +596,10 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     }
     if (inbound.length === 0) this.inboundBytes = 0
     if (!this.handling && !this.paused && inbound.length > 0) this.dispatch()
+    // What a synchronous handler queued for this chunk goes out now, inside
+    // the data callback (as a raw server writes), not after the callbacks
+    // Node queues behind it; the scheduled flush then finds nothing to do.
+    if (this.flushScheduled && !this.handling && this.transport !== undefined) this.flushDirect()
   }
 
   onEnd(): void {
