@@ -30,6 +30,11 @@ const framing = Frame.lengthPrefixed()
  * A Tether server of raw frames over NodeTether.layerServer on 127.0.0.1 port 0. Layer.build:
  * the listener lives as long as the test's scope, not just Server.make.
  */
+const echo: Server.Options<Uint8Array, never, never>["handler"] = (session, payload) => {
+  const wait = session.connection.offerOrSend(payload)
+  return wait && Effect.ignore(wait)
+}
+
 const serve = (handler: Server.Options<Uint8Array, never, never>["handler"]) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone))
@@ -60,10 +65,7 @@ describe("NodeTether.layerServer", () => {
 
   it.scopedLive("a Tether server over it echoes frames, reads the peer address, and counts the connection closed when the peer leaves", () =>
     Effect.gen(function*() {
-      const server = yield* serve((session, payload) => {
-        const wait = session.connection.offerOrSend(payload)
-        return wait && Effect.ignore(wait)
-      })
+      const server = yield* serve(echo)
       const port = (server.address as SocketServer.TcpAddress).port
       const payloads = ["one", "two", "three"].map((s) => new TextEncoder().encode(s))
       const wire = framing.encodeAll(payloads) as Uint8Array
@@ -82,10 +84,7 @@ describe("NodeTether.layerServer", () => {
 
   it.scopedLive("many peers at once each get exactly their own frames back (write buffers shared across connections)", () =>
     Effect.gen(function*() {
-      const server = yield* serve((session, payload) => {
-        const wait = session.connection.offerOrSend(payload)
-        return wait && Effect.ignore(wait)
-      })
+      const server = yield* serve(echo)
       const port = (server.address as SocketServer.TcpAddress).port
       const peers = 20
       // 300 frames of 1..200 bytes per peer, every byte naming its peer and frame:

@@ -171,15 +171,17 @@ const makeSchemaCodec = <A, I>(
   const tags = tagsOf(schema)
   const members = decodersByTag(schema)
   const fastWhole = members === undefined ? FastDecode.compile(schema.ast) : undefined
-  const decode = (frame: Uint8Array): A | DecodeError => {
+  // A frame (bytes, or text from a text framing) parsed, then checked against the Schema.
+  const parsing = <In>(f: (input: In) => unknown) => (input: In): A | DecodeError => {
     let value: unknown
     try {
-      value = parse(frame)
+      value = f(input)
     } catch (error) {
       return new DecodeError({ reason: parseFailure, codec: name, detail: String(error) })
     }
     return validate(value)
   }
+  const decode = parsing(parse)
   const validate = (value: unknown): A | DecodeError => {
     const tag = typeof value === "object" && value !== null ? (value as { _tag?: unknown })._tag : undefined
     // The member the tag names decides, as in the union; a failure is
@@ -228,15 +230,7 @@ const makeSchemaCodec = <A, I>(
       return new EncodeError({ codec: name, detail: String(error) })
     }
   }
-  const decodeText = parseText && ((text: string): A | DecodeError => {
-    let value: unknown
-    try {
-      value = parseText(text)
-    } catch (error) {
-      return new DecodeError({ reason: parseFailure, codec: name, detail: String(error) })
-    }
-    return validate(value)
-  })
+  const decodeText = parseText && parsing(parseText)
   if ("bytes" in serialize) return { name, decode, encode: serializeWith(serialize.bytes) }
   const stringify = serialize.text
   return {

@@ -487,11 +487,14 @@ export const lines = (options: LinesOptions = {}): Framing => {
       },
       end() {
         if (error !== undefined) return error
-        const held = Utf8.byteLength(pending)
+        let cutShort = false // a multi-byte sequence cut short by the end of the stream
         try {
-          // A multi-byte sequence cut short by the end of the stream throws.
-          if (utf8.decode().length > 0 || held > 0) throw new Error("incomplete")
+          utf8.decode()
         } catch {
+          cutShort = true
+        }
+        const held = Utf8.byteLength(pending)
+        if (held > 0 || cutShort) {
           return fail(new FrameError({ reason: "Truncated", framing: name, size: Math.max(held, 1), limit: max }))
         }
         return undefined

@@ -2,21 +2,23 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Frame from "@tether/protocol/Frame"
 import * as FastCheck from "effect/FastCheck"
 
-/** Pushes `stream` cut at `cuts` and collects frames, or the error that stopped it. */
-const decodeSplit = (framing: Frame.Framing, stream: Uint8Array, cuts: ReadonlyArray<number>) => {
-  const decoder = framing.decoder()
+/** Pushes `stream` cut at `cuts` into `decoder` and collects frames (`keep` each), or the error that stopped it. */
+const pushSplit = <F>(decoder: Frame.Decoder<F>, stream: Uint8Array, cuts: ReadonlyArray<number>, keep: (frame: F) => F) => {
   const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b)
-  const frames: Array<Uint8Array> = []
+  const frames: Array<F> = []
   let from = 0
   for (const to of [...points, stream.length]) {
     const out = decoder.push(stream.subarray(from, to))
     if (out instanceof Frame.FrameError) return { frames, error: out }
-    // Copy: a frame may be a view of a pushed chunk.
-    for (const f of out) frames.push(Uint8Array.from(f))
+    for (const f of out) frames.push(keep(f))
     from = to
   }
   return { frames, error: decoder.end() }
 }
+
+// Copy: a frame may be a view of a pushed chunk.
+const decodeSplit = (framing: Frame.Framing, stream: Uint8Array, cuts: ReadonlyArray<number>) =>
+  pushSplit(framing.decoder(), stream, cuts, (f) => Uint8Array.from(f))
 
 const concat = (chunks: ReadonlyArray<Uint8Array>) => {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
@@ -265,19 +267,8 @@ describe("lines, decoded as text", () => {
   const valid = new TextDecoder("utf-8", { fatal: true })
 
   /** Like decodeSplit, through the text decoder. */
-  const decodeTextSplit = (stream: Uint8Array, cuts: ReadonlyArray<number>) => {
-    const decoder = framing.textDecoder!()
-    const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b)
-    const frames: Array<string> = []
-    let from = 0
-    for (const to of [...points, stream.length]) {
-      const out = decoder.push(stream.subarray(from, to))
-      if (out instanceof Frame.FrameError) return { frames, error: out }
-      frames.push(...out)
-      from = to
-    }
-    return { frames, error: decoder.end() }
-  }
+  const decodeTextSplit = (stream: Uint8Array, cuts: ReadonlyArray<number>) =>
+    pushSplit(framing.textDecoder!(), stream, cuts, (line) => line)
   const isUtf8 = (bytes: Uint8Array) => {
     try {
       valid.decode(bytes)

@@ -152,9 +152,11 @@ export interface Connection<M> {
   readonly offer: (message: M) => boolean
   /**
    * `offer` for a payload encoded once for many connections (broadcast): the
-   * codec's bytes, or its text (`Codec.encodeText`), written as UTF-8.
+   * codec's bytes and, where the codec has it, the same payload as text
+   * (`Codec.encodeText`), which a connection over a text framing queues
+   * instead (to be encoded with the rest of its batch).
    */
-  readonly offerPayload: (payload: Uint8Array | string) => boolean
+  readonly offerPayload: (payload: Uint8Array, text?: string) => boolean
   /**
    * Close deliberately: stop handing input to the handler, write out what is
    * queued, then end `run` with `Kicked { reason }` and close the socket.
@@ -221,7 +223,7 @@ export const unsafeMake = <M>(socket: Socket.Socket, options: Options<M>, now: (
 
 const isLarge = (payload: Uint8Array | string) => typeof payload !== "string" && payload.length >= gatherThreshold
 
-/** Text payloads in a batch that is not all text (a broadcast's bytes among them), or a framing without text. */
+/** Text payloads in a batch that is not all text (bytes offered without their text among them). */
 const textEncoder = new TextEncoder()
 const toBytes = (payload: Uint8Array | string): Uint8Array =>
   typeof payload === "string" ? textEncoder.encode(payload) : payload
@@ -294,7 +296,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
   // the reader and the handler
   private decoder: Frame.Decoder<Uint8Array | string> | undefined = undefined
   // frames arrive as text (Framing.textDecoder + Codec.decodeText): each chunk is UTF-8 decoded once
-  private textIn = false
+  private readonly textIn: boolean
   private handler: Handler<M> | undefined = undefined
   private handleLoop: Effect.Effect<void, unknown, any> | undefined = undefined
   private startHandler: ((effect: Effect.Effect<void, unknown, any>) => void) | undefined = undefined
@@ -311,6 +313,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     this.transport = Transport.fromSocket(socket)
     this.capacity = options.outbound?.capacity ?? defaultOutboundCapacity
     this.textual = options.codec.encodeText !== undefined && options.framing.encodeTexts !== undefined
+    this.textIn = options.codec.decodeText !== undefined && options.framing.textDecoder !== undefined
     this.countsAny = policy?.counts !== "pong"
     this.answers = policy?.answers === true && options.dialect !== undefined
   }
@@ -364,7 +367,10 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     if (this.direct) {
       if (!this.flushScheduled && !this.writing) {
         this.flushScheduled = true
-        queueMicrotask(this.flushTask ??= () => this.flushDirect())
+        // (A flush that ran meanwhile, from onData, leaves nothing for this one.)
+        queueMicrotask(this.flushTask ??= () => {
+          if (this.flushScheduled) this.flushDirect()
+        })
       }
     } else if (this.wakeWriter !== undefined) {
       const wake = this.wakeWriter
@@ -495,8 +501,8 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     return !(payload instanceof ProtocolError) && this.enqueue(payload)
   }
 
-  offerPayload(payload: Uint8Array | string): boolean {
-    return this.enqueue(payload)
+  offerPayload(payload: Uint8Array, text?: string): boolean {
+    return this.enqueue(this.textual && text !== undefined ? text : payload)
   }
 
   private closedError(): SlowConsumer | Kicked | ProtocolError {
@@ -598,7 +604,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     if (!this.handling && !this.paused && inbound.length > 0) this.dispatch()
     // What a synchronous handler queued for this chunk goes out now, inside
     // the data callback (as a raw server writes), not after the callbacks
-    // Node queues behind it; the scheduled flush then finds nothing to do.
+    // Node queues behind it; the scheduled flush is then skipped.
     if (this.flushScheduled && !this.handling && this.transport !== undefined) this.flushDirect()
   }
 
@@ -724,8 +730,7 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     this.lastPong = start
     const deadline = this.options.deadline
     if (deadline !== undefined) this.deadlineAt = start + Duration.toMillis(deadline.after)
-    const { codec, framing } = this.options
-    this.textIn = codec.decodeText !== undefined && framing.textDecoder !== undefined
+    const framing = this.options.framing
     this.decoder = this.textIn ? framing.textDecoder!() : framing.decoder()
     this.handler = handler
     this.handleLoop = this.makeHandleLoop()

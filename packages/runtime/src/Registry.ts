@@ -62,16 +62,18 @@ export const unsafeMake = <M>(options: {
   const byUser = new Map<string, Session<M>>()
 
   const unsafeBroadcast = (message: M, opts?: { readonly except?: Session<M> | undefined }): number => {
-    // Encoded once for all: as text where the codec has it (a connection over
-    // a text framing joins it with its other queued text).
+    // Encoded once for all: bytes, and text where the codec has it (a
+    // connection over a text framing joins it with its other queued text).
     const codec = options.codec
-    const payload = codec.encodeText !== undefined ? codec.encodeText(message) : codec.encode(message)
+    const payload = codec.encode(message)
+    const text = codec.encodeText?.(message)
     // An unencodable message is the program's bug, not a peer's.
-    if (typeof payload !== "string" && !(payload instanceof Uint8Array)) throw payload
+    if (!(payload instanceof Uint8Array)) throw payload
+    if (text !== undefined && typeof text !== "string") throw text
     let delivered = 0
     for (const session of byId.values()) {
       if (session === opts?.except) continue
-      if (session.connection.offerPayload(payload)) delivered++
+      if (session.connection.offerPayload(payload, text)) delivered++
     }
     return delivered
   }

@@ -348,7 +348,7 @@ describe("Connection outbound", () => {
       const say: Message.Message = { _tag: "Say", id: 3, text: "h\u00e9llo \u2713 \ud83d\ude00" }
       // first turn: text only; second: text with a broadcast's bytes among it
       connection.offer({ _tag: "Ping", seq: 1 })
-      assert.isTrue(connection.offerPayload(codec.encodeText!(say) as string))
+      assert.isTrue(connection.offerPayload(codec.encode(say) as Uint8Array, codec.encodeText!(say) as string))
       yield* Effect.fork(connection.run(() => Effect.void))
       yield* connection.flushed
       connection.offer({ _tag: "Ping", seq: 4 })
