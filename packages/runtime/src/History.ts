@@ -1,0 +1,142 @@
+/**
+ * The ordered, numbered history of each room, and delivery in that order.
+ *
+ * Every line said in a room is `publish`ed: it gets the room's next offset
+ * (1, 2, 3, ... within one epoch), is kept in the room's bounded history, and
+ * is delivered to every subscriber of the room, on every node that has one, in
+ * offset order, exactly once. The room's epoch names one unbroken history: it
+ * changes when that history is lost (a restart of an in-memory server), so a
+ * client holding (epoch, offset) can tell "I missed entries 13..20" from "what
+ * I missed is gone".
+ *
+ * This module is the port. The embedded default is an in-memory layer of
+ * `@tether/runtime`; `@tether/redis` provides the cluster layer (Lua + Streams
+ * + pub/sub). A publish that succeeds is durable as far as the layer promises
+ * (memory: this process; Redis: accepted by Redis), so a server sends `Ack`
+ * only after it.
+ *
+ * @since 0.2.0
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+
+/**
+ * One published line of a room: its offset within the room's epoch, when it
+ * was accepted (Unix ms), and the encoded message (the codec's text).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Entry {
+  readonly offset: number
+  readonly at: number
+  readonly payload: string
+}
+
+/**
+ * Where a reader stands in a room: the epoch of the history it read and the
+ * last offset it has (0: nothing yet).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Position {
+  readonly epoch: string
+  readonly offset: number
+}
+
+/**
+ * The answer to "what did I miss since `from`": every entry after it, in
+ * order, complete; or a plain "cannot", never a partial list presented as
+ * complete.
+ *
+ * - `EpochChanged`: the history `from` refers to is gone (e.g. an in-memory
+ *   server restarted).
+ * - `TooOld`: entries after `from` have already been trimmed from history
+ *   (count, age or byte bounds).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Recovery =
+  | { readonly _tag: "Recovered"; readonly entries: ReadonlyArray<Entry>; readonly position: Position }
+  | {
+    readonly _tag: "Unrecoverable"
+    readonly reason: "EpochChanged" | "TooOld"
+    /** Where the room stands now: a reader continues from here. */
+    readonly position: Position
+  }
+
+/**
+ * The history backend cannot be reached or refused the operation (cluster
+ * mode: Redis down). The line was not accepted; the sender may retry.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class HistoryUnavailable extends Data.TaggedError("HistoryUnavailable")<{
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `history unavailable: ${this.reason}`
+  }
+}
+
+/**
+ * Bounds of each room's history.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Limits {
+  /** Entries kept per room (default 1,000). */
+  readonly maxEntries: number
+  /** Age after which entries are dropped, in ms (default 10 minutes). */
+  readonly maxAgeMs: number
+  /** Payload bytes (UTF-16 units) kept per room (default 4 MiB). */
+  readonly maxBytes: number
+}
+
+/**
+ * @since 0.2.0
+ * @category defaults
+ */
+export const defaultLimits: Limits = { maxEntries: 1_000, maxAgeMs: 10 * 60_000, maxBytes: 4 * 1024 * 1024 }
+
+/**
+ * What a subscriber is called with: one entry of `room` in epoch `epoch`.
+ * Called in offset order, at most once per offset, without suspending.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Deliver = (room: string, epoch: string, entry: Entry) => void
+
+/**
+ * @since 0.2.0
+ * @category services
+ */
+export class History extends Context.Tag("@tether/runtime/History")<History, {
+  /**
+   * Appends `payload` to `room` with the room's next offset and delivers it
+   * to the room's subscribers everywhere. `payload` is built by `render` from
+   * the assigned position, so the message can carry its own offset. Succeeds
+   * once the entry is durable as far as the layer promises.
+   */
+  readonly publish: (
+    room: string,
+    render: (position: Position, at: number) => string
+  ) => Effect.Effect<Position, HistoryUnavailable>
+  /** Where `room` stands now (a room never published to: its epoch, offset 0). */
+  readonly position: (room: string) => Effect.Effect<Position, HistoryUnavailable>
+  /** Every entry of `room` after `from`, or why they cannot all be had. */
+  readonly recover: (room: string, from: Position) => Effect.Effect<Recovery, HistoryUnavailable>
+  /**
+   * Delivers every entry of `room` published from now on to `deliver`, in
+   * order, until the scope closes. One subscription per room per node is
+   * enough: the server fans out to its local members itself.
+   */
+  readonly subscribe: (room: string, deliver: Deliver) => Effect.Effect<void, HistoryUnavailable, Scope.Scope>
+}>() {}
