@@ -29,6 +29,8 @@ export interface Common {
 export interface Running {
   readonly address: SocketServer.TcpAddress
   readonly stats: Server.Stats
+  /** The live sessions, as the registry tells them apart. */
+  readonly sessions: () => ReadonlyArray<{ readonly id: number; readonly user: string | undefined; readonly remote: string }>
 }
 
 type Requirements = SocketServer.SocketServer | Server.Authenticator | Scope.Scope
@@ -37,6 +39,12 @@ type Requirements = SocketServer.SocketServer | Server.Authenticator | Scope.Sco
 const ignore = <E>(effect: Effect.Effect<void, E> | undefined) => effect === undefined ? undefined : Effect.ignore(effect)
 
 const tcp = (server: { readonly address: SocketServer.Address }) => server.address as SocketServer.TcpAddress
+
+const running = <M>(server: Server.Server<M>): Running => ({
+  address: tcp(server),
+  stats: server.stats,
+  sessions: () => server.registry.list()
+})
 
 const common = (options: Common) => ({
   loginTimeout: options.loginTimeout,
@@ -99,7 +107,7 @@ export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "
         }
       }
     })
-    return { address: tcp(server), stats: server.stats }
+    return running(server)
   })
 
 const PING = new TextEncoder().encode("PING")
@@ -129,7 +137,7 @@ export const echo = (options: Common & { readonly framing: "length" | "lines" })
       outbound: { overflow: "backpressure" },
       handler: (session, frame) => ignore(session.connection.offerOrSend(frame))
     })
-    return { address: tcp(server), stats: server.stats }
+    return running(server)
   })
 
 /** The classic login step: a packet whose first message is a Login; answered with a LoginResponse. */
@@ -157,6 +165,8 @@ export const classic = (options: Common): Effect.Effect<Running, never, Requirem
         ...(options.heartbeatTimeout ? { timeout: options.heartbeatTimeout } : {})
       }),
       login: classicLogin(now),
+      // The Go reference server accepts any number of sessions for the same credentials.
+      sessionsPerUser: "many",
       handler: (session, packet) => {
         const replies = packet.messages.flatMap((m): Array<Classic.Message> =>
           m._tag === "ClientDemo" ? [{ _tag: "ServerDemo", addr: "127.0.0.1", port, remark: "server response: ok" }] : []
@@ -166,5 +176,5 @@ export const classic = (options: Common): Effect.Effect<Running, never, Requirem
       }
     })
     port = tcp(server).port
-    return { address: tcp(server), stats: server.stats }
+    return running(server)
   })

@@ -1,6 +1,7 @@
 import { afterEach, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Classic from "@tether/protocol/Classic"
 import * as Frame from "@tether/protocol/Frame"
+import * as ClassicPeer from "./fixtures/ClassicPeer.js"
 import * as P from "./fixtures/Processes.js"
 
 beforeAll(P.assertBuilt)
@@ -102,6 +103,31 @@ describe("tether-server classic mode", () => {
     assert.isTrue(packets.slice(1).every((p) => p.messages[0]._tag === "HeartBeat"))
     assert.isAtLeast(lifetime, 550, "not kicked before the timeout")
     assert.isBelow(lifetime, 3000)
+  })
+
+  it("two tether-clients and fifty Go-style peers log in as mayee / mayee at once, each its own session", async () => {
+    const { port, server } = await P.startServer(["--mode", "classic", "--heartbeat-interval", "200ms", "--heartbeat-timeout", "1s", "--log-format", "json"])
+    const clients = [0, 1].map(() => P.start(P.clientBin, ["--mode", "classic", "--port", String(port), "--count", "1"]))
+    const peers = await Promise.all(Array.from({ length: 50 }, () => ClassicPeer.connect(port)))
+    await ClassicPeer.eventually(() => peers.every((p) => p.statuses().length > 0), 5000, "every LoginResponse")
+    assert.deepStrictEqual(peers.map((p) => p.statuses()), peers.map(() => [0]))
+    for (const peer of peers) peer.send({ _tag: "ClientDemo" })
+    await ClassicPeer.eventually(() => peers.every((p) => p.serverDemos() === 1), 5000, "a ServerDemo for each peer")
+    for (const client of clients) {
+      assert.strictEqual(await client.exited(8000), 0, client.output())
+      assert.match(client.output(), /logged in as mayee/)
+    }
+    // The log tells the sessions apart: distinct session ids and remote addresses for one user.
+    await server.waitFor(/logged in/)
+    const logins = server.output().split("\n").filter((line) => line.includes("\"logged in\""))
+      .map((line) => JSON.parse(line).annotations as { session: number; remote: string; user: string })
+    assert.isAtLeast(logins.length, 52)
+    assert.isTrue(logins.every((l) => l.user === "mayee"))
+    const ids = new Set(logins.map((l) => l.session))
+    const remotes = new Set(logins.map((l) => l.remote))
+    assert.strictEqual(ids.size, logins.length)
+    assert.strictEqual(remotes.size, logins.length)
+    for (const peer of peers) peer.socket.destroy()
   })
 
   it("a wrong password gets status 5 and a close; the client exits non-zero", async () => {

@@ -295,7 +295,7 @@ describe("limits and credentials", () => {
           login: Server.tetherLogin,
           handler: (session, message) => Effect.sync(() => handled.push(`${session.user}:${message._tag}`))
         })
-        return { address: server.address as SocketServer.TcpAddress, stats: server.stats }
+        return { address: server.address as SocketServer.TcpAddress, stats: server.stats, sessions: () => server.registry.list() }
       })
       yield* run(start, (port) =>
         Effect.gen(function*() {

@@ -32,7 +32,12 @@ export interface Session<M> {
  */
 export interface Registry<M> {
   readonly count: () => number
+  /** A live session of `user` (with {@link SessionsPerUser} `"many"`: the one that logged in first). */
   readonly get: (user: string) => Session<M> | undefined
+  /** Every live session of `user`, in login order. */
+  readonly sessionsOf: (user: string) => ReadonlyArray<Session<M>>
+  /** Whether `session` is registered (and not yet removed). */
+  readonly has: (session: Session<M>) => boolean
   readonly list: () => ReadonlyArray<Session<M>>
   /**
    * Encodes `message` once and queues it to every session (but `except`),
@@ -51,15 +56,32 @@ export interface Registry<M> {
 }
 
 /**
+ * How many live sessions one user name may have at once.
+ * - `"one"`: a second login with a name in use is refused (status 100), as
+ *   chat users expect a name to mean one person.
+ * - `"many"`: every successful login is a session of its own, with its own
+ *   heartbeat and its own kick, as the classic Go reference server allows.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SessionsPerUser = "one" | "many"
+
+/**
  * @since 0.1.0
  * @category constructors
  */
 export const unsafeMake = <M>(options: {
   readonly codec: Codec.Codec<M>
   readonly goodbye?: ((reason: string) => M | undefined) | undefined
+  /** Default `"one"`. */
+  readonly sessionsPerUser?: SessionsPerUser | undefined
 }): Registry<M> => {
   const byId = new Map<number, Session<M>>()
-  const byUser = new Map<string, Session<M>>()
+  // Live sessions per user name, in login order (at most one under "one").
+  const byUser = new Map<string, Array<Session<M>>>()
+  const exclusive = (options.sessionsPerUser ?? "one") === "one"
+  const none: ReadonlyArray<Session<M>> = []
 
   const unsafeBroadcast = (message: M, opts?: { readonly except?: Session<M> | undefined }): number => {
     // Encoded once for all: bytes, and text where the codec has it (a
@@ -90,15 +112,19 @@ export const unsafeMake = <M>(options: {
 
   return {
     count: () => byId.size,
-    get: (user) => byUser.get(user),
+    get: (user) => byUser.get(user)?.[0],
+    sessionsOf: (user) => byUser.get(user) ?? none,
+    has: (session) => byId.get(session.id) === session,
     list: () => Array.from(byId.values()),
     broadcast,
     unsafeBroadcast,
     kick,
     add: (session) => {
       if (session.user !== undefined) {
-        if (byUser.has(session.user)) return false
-        byUser.set(session.user, session)
+        const sessions = byUser.get(session.user)
+        if (sessions === undefined) byUser.set(session.user, [session])
+        else if (exclusive) return false
+        else sessions.push(session)
       }
       byId.set(session.id, session)
       return true
@@ -106,7 +132,12 @@ export const unsafeMake = <M>(options: {
     remove: (session) => {
       if (byId.get(session.id) !== session) return
       byId.delete(session.id)
-      if (session.user !== undefined && byUser.get(session.user) === session) byUser.delete(session.user)
+      if (session.user === undefined) return
+      const sessions = byUser.get(session.user)
+      if (sessions === undefined) return
+      const at = sessions.indexOf(session)
+      if (at >= 0) sessions.splice(at, 1)
+      if (sessions.length === 0) byUser.delete(session.user)
     }
   }
 }

@@ -100,6 +100,13 @@ export interface Options<M, E, R> {
   readonly maxInboundBytes?: number
   /** The login step; without it every connection is a session at once. */
   readonly login?: LoginDialect<NoInfer<M>>
+  /**
+   * How many live sessions one user may have at once (default `"one"`:
+   * a second login with a name in use gets status 100 and is closed). With
+   * `"many"` each login is a session of its own, with its own heartbeat and
+   * kick; status 100 then only answers a second Login on one connection.
+   */
+  readonly sessionsPerUser?: Registry.SessionsPerUser
   /** Time from accept to a successful login (default 10 s). */
   readonly loginTimeout?: Duration.DurationInput
   /** Connections beyond this many get `refuse(reason)` (if given) and are closed. */
@@ -206,7 +213,11 @@ export const make = <M, E = never, R = never>(
   Effect.gen(function*() {
     const socketServer = yield* SocketServer.SocketServer
     const authenticator = yield* Authenticator
-    const registry = Registry.unsafeMake<M>({ codec: options.codec, goodbye: options.goodbye })
+    const registry = Registry.unsafeMake<M>({
+      codec: options.codec,
+      goodbye: options.goodbye,
+      sessionsPerUser: options.sessionsPerUser
+    })
     const live = new Set<Registry.Session<M>>()
     const stats: Stats = { accepted: 0, refused: 0, closed: 0, framesIn: 0, framesOut: 0 }
     const heartbeatScheduler = options.sharedHeartbeat === false ? undefined : yield* HeartbeatScheduler.make
@@ -301,7 +312,7 @@ export const make = <M, E = never, R = never>(
     }
     const sessionEnded = (session: Live, exit: Exit.Exit<never, unknown>) => {
       const connection = session.connection
-      const wasRegistered = registry.get(session.user ?? "") === session || login === undefined
+      const wasRegistered = registry.has(session)
       registry.remove(session)
       live.delete(session)
       stats.closed++
