@@ -48,10 +48,7 @@ const connection = Connection.unsafeMake<Uint8Array>(socket, {
   outbound: { overflow: "backpressure" }
 }, () => Date.now())
 connection.unsafeStart(Runtime.defaultRuntime, (batch) => {
-  for (const frame of batch) {
-    const wait = connection.offerOrSend(frame)
-    if (wait !== undefined) return wait
-  }
+  for (const frame of batch) connection.unsafeSend(frame)
 }, (exit) => {
   throw new Error(`the connection ended: ${String(exit)}`)
 })

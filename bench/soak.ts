@@ -17,7 +17,7 @@ import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Client from "@tether/runtime/Client"
-import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as Server from "@tether/runtime/Server"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Effect from "effect/Effect"
@@ -89,9 +89,9 @@ const chatClient = (port: number, user: string, onSaid: () => void = () => {}) =
     connect: NodeTether.connect({ port, connectTimeout: "3 seconds" }),
     framing: Frame.lengthPrefixed(),
     codec: json,
-    dialect: Heartbeat.tether,
-    login: Client.tetherLogin(user, "pw"),
-    correlate: Client.tetherCorrelate,
+    dialect: TetherProtocol.dialect,
+    login: TetherProtocol.clientLogin(user, "pw"),
+    correlate: TetherProtocol.correlate,
     reconnect: false,
     onMessage: (m) => Effect.sync(() => m._tag === "Said" && onSaid())
   })
@@ -111,7 +111,7 @@ const slowloris = async () => {
     const latencies: Array<number> = []
     for (let i = 0; i < 50; i++) {
       const t0 = Date.now()
-      yield* Client.say(i % 2 ? a : b, `line ${i}`, { timeout: "2 seconds" })
+      yield* TetherProtocol.say(i % 2 ? a : b, `line ${i}`, { timeout: "2 seconds" })
       latencies.push(Date.now() - t0)
       yield* Effect.sleep("40 millis")
     }
@@ -161,7 +161,7 @@ const slowReaders = async () => {
     const text = "x".repeat(16 * 1024)
     let count = 0
     for (; count < 4000; count++) {
-      yield* Client.say(talker, text, { timeout: "3 seconds" })
+      yield* TetherProtocol.say(talker, text, { timeout: "3 seconds" })
       if (count % 100 === 0) rssPeak = Math.max(rssPeak, rssOf(child.pid!))
     }
     return count
@@ -189,8 +189,8 @@ const reconnectStorm = async () => {
       const server = yield* Server.make<Message.Message>({
         framing: Frame.lengthPrefixed(),
         codec: json,
-        dialect: Heartbeat.tether,
-        login: Server.tetherLogin,
+        dialect: TetherProtocol.dialect,
+        login: TetherProtocol.serverLogin,
         drainTimeout: "1 second",
         peerAddress: Effect.sync(() => {
           accepts.push(Date.now())
@@ -208,8 +208,8 @@ const reconnectStorm = async () => {
         connect: NodeTether.connect({ port, connectTimeout: "3 seconds" }),
         framing: Frame.lengthPrefixed(),
         codec: json,
-        dialect: Heartbeat.tether,
-        login: Client.tetherLogin(`c${i}`, "pw")
+        dialect: TetherProtocol.dialect,
+        login: TetherProtocol.clientLogin(`c${i}`, "pw")
       }), { concurrency: 50 })
     yield* Effect.forEach(all, (c) => c.awaitConnected, { concurrency: "unbounded", discard: true })
     yield* Scope.close(first.scope, Exit.void)

@@ -52,8 +52,7 @@ if (kind === "raw") {
       codec: kind === "msgpack" ? Codec.msgpack(Message.Message, { trustedEncode: true }) : Codec.json(Message.Message, { trustedEncode: true }),
       handler: (session, message) => {
         if (message._tag !== "Request") return
-        const slow = session.connection.offerOrSend({ _tag: "Response", id: message.id, body: message.body })
-        return slow && Effect.ignore(slow)
+        session.unsafeSend({ _tag: "Response", id: message.id, body: message.body })
       }
     })
     console.log(`listening on 127.0.0.1:${(server.address as SocketServer.TcpAddress).port}`)

@@ -9,6 +9,7 @@ import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Client from "@tether/runtime/Client"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -71,10 +72,10 @@ const makeClient = (options: ChatOptions, onMessage: (m: Message.Message) => Eff
     connect: NodeTether.connect({ host: options.host, port: options.port, connectTimeout: options.connectTimeout }),
     framing: Frame.lengthPrefixed(),
     codec: Codec.json(Message.Message),
-    dialect: Heartbeat.tether,
+    dialect: TetherProtocol.dialect,
     heartbeat: Heartbeat.answer({ timeout: options.heartbeatTimeout }),
-    login: Client.tetherLogin(options.user, options.password),
-    correlate: Client.tetherCorrelate,
+    login: TetherProtocol.clientLogin(options.user, options.password),
+    correlate: TetherProtocol.correlate,
     onMessage,
     ...(reconnect ? {} : { reconnect: false as const })
   })
@@ -96,7 +97,7 @@ export const scripted = (options: ChatOptions, lines: Stream.Stream<string>) =>
     yield* lines.pipe(
       Stream.filter((line) => line.length > 0),
       Stream.runForEach((line) =>
-        Client.say(client, line, { timeout: "10 seconds" }).pipe(
+        TetherProtocol.say(client, line, { timeout: "10 seconds" }).pipe(
           Effect.mapError((error) => Cli.exitWith(1, `not accepted: ${error.message}`))
         )
       )
@@ -155,7 +156,7 @@ export const interactive = (options: ChatOptions) =>
         if (text === "/who") return Effect.ignore(client.send(Message.Who.make({})))
         if (text === "/help") return print("* type a line to say it; /who lists who is here; /quit leaves")
         if (text.startsWith("/")) return print(`* unknown command ${text}; try /help`)
-        return Client.say(client, line, { timeout: "10 seconds" }).pipe(
+        return TetherProtocol.say(client, line, { timeout: "10 seconds" }).pipe(
           Effect.catchAll((error) => print(`* not sent: ${error.message}`)),
           Effect.zipRight(Effect.sync(() => rl.prompt()))
         )

@@ -2,12 +2,12 @@
  * The classic demo client: login, a ClientDemo every 2 s, each ServerDemo
  * printed, the server's HeartBeats answered (by the runtime).
  */
+import * as ClassicProtocol from "@tether/runtime/ClassicProtocol"
 import * as Cli from "@tether/node/Cli"
 import * as NodeTether from "@tether/node/NodeTether"
 import * as Classic from "@tether/protocol/Classic"
 import * as Frame from "@tether/protocol/Frame"
 import * as Client from "@tether/runtime/Client"
-import * as Heartbeat from "@tether/runtime/Heartbeat"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 
@@ -32,8 +32,8 @@ export const run = (options: ClassicOptions) =>
       connect: NodeTether.connect({ host: options.host, port: options.port, connectTimeout: options.connectTimeout }),
       framing: Frame.classic(),
       codec: Classic.codec,
-      dialect: Heartbeat.classicDialect(now),
-      heartbeat: Heartbeat.classicAnswer(options.heartbeatTimeout ? { timeout: options.heartbeatTimeout } : {}),
+      dialect: ClassicProtocol.dialect(now),
+      heartbeat: ClassicProtocol.clientHeartbeat(options.heartbeatTimeout ? { timeout: options.heartbeatTimeout } : {}),
       login: {
         message: Classic.packet(now(), { _tag: "Login", username: options.user, password: options.password }),
         result: (packet) => {

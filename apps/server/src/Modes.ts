@@ -8,8 +8,10 @@ import * as Classic from "@tether/protocol/Classic"
 import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
+import * as ClassicProtocol from "@tether/runtime/ClassicProtocol"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
 import * as Server from "@tether/runtime/Server"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -34,9 +36,6 @@ export interface Running {
 }
 
 type Requirements = SocketServer.SocketServer | Server.Authenticator | Scope.Scope
-
-/** The slow path of `offerOrSend`, if taken, with its failure ignored (the connection ends by itself). */
-const ignore = <E>(effect: Effect.Effect<void, E> | undefined) => effect === undefined ? undefined : Effect.ignore(effect)
 
 const tcp = (server: { readonly address: SocketServer.Address }) => server.address as SocketServer.TcpAddress
 
@@ -71,14 +70,14 @@ export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "
       framing: Frame.lengthPrefixed({ maxFrameBytes: options.maxFrameBytes }),
       // Outgoing messages are built by this module from validated parts.
       codec: Codec.json(Message.Message),
-      dialect: Heartbeat.tether,
+      dialect: TetherProtocol.dialect,
       heartbeat,
-      login: Server.tetherLogin,
+      login: TetherProtocol.serverLogin,
       refuse: (reason) => Message.Failure.make({ code: "TooManyConnections", message: reason }),
       goodbye: (reason) => Message.Bye.make({ reason }),
-      onJoin: (session) => Effect.asVoid(server.registry.broadcast(Message.Joined.make({ user: session.user! }), { except: session })),
+      onJoin: (session) => Effect.asVoid(server.broadcast(Message.Joined.make({ user: session.user! }), { except: session })),
       onLeave: (session, reason) =>
-        Effect.asVoid(server.registry.broadcast(Message.Left.make({ user: session.user!, reason: reason.slice(0, 256) }))),
+        Effect.asVoid(server.broadcast(Message.Left.make({ user: session.user!, reason: reason.slice(0, 256) }))),
       handler: (session, message) => {
         switch (message._tag) {
           case "Say": {
@@ -89,19 +88,22 @@ export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "
               seq: seq = (seq + 1) >>> 0
             })
             // Queued to every other session before the Ack: an acknowledged line is never lost.
-            server.registry.unsafeBroadcast(said, { except: session })
-            return ignore(session.connection.offerOrSend(Message.Ack.make({ id: message.id })))
+            server.unsafeBroadcast(said, { except: session })
+            session.unsafeSend(Message.Ack.make({ id: message.id }))
+            return
           }
           case "Who":
-            return ignore(session.connection.offerOrSend(Message.Present.make({
+            session.unsafeSend(Message.Present.make({
               users: server.registry.list().flatMap((s) => (s.user === undefined ? [] : [s.user])).sort()
-            })))
+            }))
+            return
           case "Request":
-            return ignore(session.connection.offerOrSend(Message.RequestFailed.make({
+            session.unsafeSend(Message.RequestFailed.make({
               id: message.id,
               code: "Unsupported",
               message: "the chat server answers no requests"
-            })))
+            }))
+            return
           default:
             return
         }
@@ -135,19 +137,11 @@ export const echo = (options: Common & { readonly framing: "length" | "lines" })
       dialect: { ...Heartbeat.bytes, ping: () => PING },
       heartbeat,
       outbound: { overflow: "backpressure" },
-      handler: (session, frame) => ignore(session.connection.offerOrSend(frame))
+      // Backpressure: a peer that does not read its echoes stops being read.
+      handler: (session, frame) => void session.unsafeSend(frame)
     })
     return running(server)
   })
-
-/** The classic login step: a packet whose first message is a Login; answered with a LoginResponse. */
-export const classicLogin = (now: () => number): Server.LoginDialect<Classic.Packet> => ({
-  credentials: (packet) => {
-    const first = packet.messages[0]
-    return first._tag === "Login" ? { user: first.username, password: first.password } : undefined
-  },
-  result: (status) => Classic.packet(now(), { _tag: "LoginResponse", status })
-})
 
 /** Classic: the reference server of the Go heartbeat demo, byte for byte. */
 export const classic = (options: Common): Effect.Effect<Running, never, Requirements> =>
@@ -159,12 +153,12 @@ export const classic = (options: Common): Effect.Effect<Running, never, Requirem
       ...common(options),
       framing: Frame.classic({ maxPacketBytes: Math.min(options.maxFrameBytes, Frame.classicMaxPacketBytes) }),
       codec: Classic.codec,
-      dialect: Heartbeat.classicDialect(now),
-      heartbeat: Heartbeat.classic({
+      dialect: ClassicProtocol.dialect(now),
+      heartbeat: ClassicProtocol.serverHeartbeat({
         ...(options.heartbeatInterval ? { interval: options.heartbeatInterval } : {}),
         ...(options.heartbeatTimeout ? { timeout: options.heartbeatTimeout } : {})
       }),
-      login: classicLogin(now),
+      login: ClassicProtocol.serverLogin(now),
       // The Go reference server accepts any number of sessions for the same credentials.
       sessionsPerUser: "many",
       handler: (session, packet) => {
@@ -172,7 +166,7 @@ export const classic = (options: Common): Effect.Effect<Running, never, Requirem
           m._tag === "ClientDemo" ? [{ _tag: "ServerDemo", addr: "127.0.0.1", port, remark: "server response: ok" }] : []
         )
         if (replies.length === 0) return
-        return ignore(session.connection.offerOrSend({ seq: 0, sendTime: now(), messages: replies as [Classic.Message, ...Array<Classic.Message>] }))
+        session.unsafeSend({ seq: 0, sendTime: now(), messages: replies as [Classic.Message, ...Array<Classic.Message>] })
       }
     })
     port = tcp(server).port

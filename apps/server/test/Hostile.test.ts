@@ -11,6 +11,7 @@ import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Client from "@tether/runtime/Client"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as Server from "@tether/runtime/Server"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -93,10 +94,10 @@ const chatClient = (port: number, user: string, onMessage: (m: Message.Message) 
     connect: NodeTether.connect({ port, connectTimeout: "1 second" }),
     framing: Frame.lengthPrefixed(),
     codec: json,
-    dialect: Heartbeat.tether,
+    dialect: TetherProtocol.dialect,
     heartbeat: Heartbeat.answer({ timeout: "2 seconds" }),
-    login: Client.tetherLogin(user, "pw"),
-    correlate: Client.tetherCorrelate,
+    login: TetherProtocol.clientLogin(user, "pw"),
+    correlate: TetherProtocol.correlate,
     reconnect: false,
     onMessage: (m) => Effect.sync(() => onMessage(m))
   })
@@ -136,10 +137,10 @@ describe("garbage against every mode", () => {
               peer.socket.write(bytes)
               return peer
             }), { concurrency: 8 })
-          if (good) yield* Client.say(good, "still here", { timeout: "1 second" })
+          if (good) yield* TetherProtocol.say(good, "still here", { timeout: "1 second" })
           // Every hostile connection ends: by a typed error, a login timeout or a heartbeat timeout.
           for (const peer of peers) assert.isAtLeast(yield* closedWithin(peer, 3000), 0, "closed")
-          if (good) yield* Client.say(good, "and still here", { timeout: "1 second" })
+          if (good) yield* TetherProtocol.say(good, "and still here", { timeout: "1 second" })
           yield* Effect.sleep("50 millis")
           assert.isAtLeast(closedReasons.length, garbage.length)
           for (const reason of closedReasons) {
@@ -183,7 +184,7 @@ describe("slowloris and half-open peers", () => {
           assert.isAtLeast(t, 350, "not before the login timeout / heartbeat timeout")
           assert.isBelow(t, 1500)
         }
-        yield* Client.say(good, "unaffected", { timeout: "1 second" })
+        yield* TetherProtocol.say(good, "unaffected", { timeout: "1 second" })
       })))
 
   it.live("a client detects a silent server (no FIN) with its heartbeat", () =>
@@ -202,9 +203,9 @@ describe("slowloris and half-open peers", () => {
         connect: NodeTether.connect({ port }),
         framing: Frame.lengthPrefixed(),
         codec: json,
-        dialect: Heartbeat.tether,
+        dialect: TetherProtocol.dialect,
         heartbeat: Heartbeat.answer({ timeout: "300 millis" }),
-        login: Client.tetherLogin("alice", "pw"),
+        login: TetherProtocol.clientLogin("alice", "pw"),
         reconnect: false
       })
       yield* client.awaitConnected
@@ -238,7 +239,7 @@ describe("slow readers", () => {
         // Bounded: at most 3,000 lines of 16 KiB (about 48 MiB through the broadcast).
         // A paused socket does not notice its own close, so watch the server's log.
         for (; said < 3000 && !closedReasons.includes("SlowConsumer"); said++) {
-          yield* Client.say(talker, text, { timeout: "2 seconds" })
+          yield* TetherProtocol.say(talker, text, { timeout: "2 seconds" })
         }
         assert.include(closedReasons, "SlowConsumer", "the slow reader was cut off")
         assert.isBelow(said, 3000)
@@ -292,7 +293,7 @@ describe("limits and credentials", () => {
         const server = yield* Server.make<Message.Message>({
           framing: Frame.lengthPrefixed(),
           codec: json,
-          login: Server.tetherLogin,
+          login: TetherProtocol.serverLogin,
           handler: (session, message) => Effect.sync(() => handled.push(`${session.user}:${message._tag}`))
         })
         return { address: server.address as SocketServer.TcpAddress, stats: server.stats, sessions: () => server.registry.list() }
@@ -352,7 +353,7 @@ describe("graceful drain", () => {
         Effect.gen(function*() {
           for (let i = 0; i < 5000; i++) {
             const text = `${name}-${i}`
-            const ok = yield* Effect.either(Client.say(client, text, { timeout: "2 seconds" }))
+            const ok = yield* Effect.either(TetherProtocol.say(client, text, { timeout: "2 seconds" }))
             if (ok._tag === "Left") return
             acked.push(text)
           }

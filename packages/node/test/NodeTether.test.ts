@@ -30,15 +30,16 @@ const framing = Frame.lengthPrefixed()
  * A Tether server of raw frames over NodeTether.layerServer on 127.0.0.1 port 0. Layer.build:
  * the listener lives as long as the test's scope, not just Server.make.
  */
-const echo: Server.Options<Uint8Array, never, never>["handler"] = (session, payload) => {
-  const wait = session.connection.offerOrSend(payload)
-  return wait && Effect.ignore(wait)
-}
+const echo: Server.Options<Uint8Array, never, never>["handler"] = (session, payload) => void session.unsafeSend(payload)
 
-const serve = (handler: Server.Options<Uint8Array, never, never>["handler"]) =>
+const serve = (
+  handler: Server.Options<Uint8Array, never, never>["handler"],
+  outbound?: Server.Options<Uint8Array, never, never>["outbound"]
+) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(Layer.merge(NodeTether.layerServer({ port: 0 }), Server.Authenticator.layerAnyone))
-    return yield* Server.make<Uint8Array>({ framing, codec: Codec.bytes, handler }).pipe(Effect.provide(context))
+    return yield* Server.make<Uint8Array>({ framing, codec: Codec.bytes, handler, ...(outbound ? { outbound } : {}) })
+      .pipe(Effect.provide(context))
   })
 
 describe("NodeTether.layerServer", () => {
@@ -111,8 +112,8 @@ describe("NodeTether.layerServer", () => {
       const frames = 256
       const sizeOf = (i: number) => (i % 2 === 0 ? 256 * 1024 : 1 + (i % 100))
       const server = yield* serve((session) => {
-        for (let i = 0; i < frames; i++) session.connection.offer(new Uint8Array(sizeOf(i)).fill(i & 0xff))
-      })
+        for (let i = 0; i < frames; i++) session.connection.unsafeSend(new Uint8Array(sizeOf(i)).fill(i & 0xff))
+      }, { maxBytes: 64 * 1024 * 1024 }) // 32 MiB queued at once: over the default 16 MiB bound
       const port = (server.address as SocketServer.TcpAddress).port
       let expected = 0
       for (let i = 0; i < frames; i++) expected += 4 + sizeOf(i)

@@ -10,7 +10,6 @@
 import type * as Socket from "@effect/platform/Socket"
 import type * as Codec from "@tether/protocol/Codec"
 import type * as Frame from "@tether/protocol/Frame"
-import type * as Message from "@tether/protocol/Message"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
@@ -407,69 +406,3 @@ export const make = <M>(options: Options<M>): Effect.Effect<Client<M>, never, Sc
       }).pipe(Effect.zipRight(setState({ _tag: "Closed" })))
     }
   })
-
-/**
- * The correlation id of Tether's answers (`Response`, `RequestFailed`, `Ack`).
- *
- * @since 0.1.0
- * @category dialects
- */
-export const tetherCorrelate = (message: Message.Message): number | undefined => {
-  switch (message._tag) {
-    case "Response":
-    case "RequestFailed":
-    case "Ack":
-      return message.id
-    default:
-      return undefined
-  }
-}
-
-/**
- * The login step of Tether's own protocol.
- *
- * @since 0.1.0
- * @category dialects
- */
-export const tetherLogin = (user: string, password: string): Login<Message.Message> => ({
-  message: { _tag: "Login", user, password },
-  result: (message) =>
-    message._tag === "LoginResult"
-      ? { status: message.status, reason: message.reason }
-      : message._tag === "Failure"
-      ? { status: 5, reason: message.message }
-      : undefined
-})
-
-/**
- * A Tether request: `Request {id, body}` answered by `Response` (its body) or
- * `RequestFailed` (a `RemoteFailure`).
- *
- * @since 0.1.0
- * @category requests
- */
-export const request = (
-  client: Client<Message.Message>,
-  body: Message.Json,
-  options?: { readonly timeout?: Duration.DurationInput }
-): Effect.Effect<Message.Json, RequestTimeout | ConnectionLost | RemoteFailure> =>
-  Effect.flatMap(client.call((id) => ({ _tag: "Request", id, body }), options), (answer) => {
-    if (answer._tag === "Response") return Effect.succeed(answer.body)
-    if (answer._tag === "RequestFailed") {
-      return Effect.fail(new RemoteFailure({ id: answer.id, code: answer.code, detail: answer.message }))
-    }
-    return Effect.fail(new RemoteFailure({ id: -1, code: "UnexpectedAnswer", detail: answer._tag }))
-  })
-
-/**
- * Says `text` in a chat and waits for the server's `Ack`.
- *
- * @since 0.1.0
- * @category requests
- */
-export const say = (
-  client: Client<Message.Message>,
-  text: string,
-  options?: { readonly timeout?: Duration.DurationInput }
-): Effect.Effect<void, RequestTimeout | ConnectionLost> =>
-  Effect.asVoid(client.call((id) => ({ _tag: "Say", id, text }), options))

@@ -34,9 +34,14 @@ export class HeartbeatTimeout extends Data.TaggedError("HeartbeatTimeout")<{
 export class SlowConsumer extends Data.TaggedError("SlowConsumer")<{
   readonly queued: number
   readonly capacity: number
+  /** Bytes queued (text payloads: UTF-16 units) and the byte bound, when that bound was the one hit. */
+  readonly queuedBytes?: number
+  readonly maxBytes?: number
 }> {
   override get message(): string {
-    return `slow consumer: ${this.queued} messages queued (capacity ${this.capacity})`
+    return this.maxBytes !== undefined
+      ? `slow consumer: ${this.queuedBytes} bytes queued (limit ${this.maxBytes} bytes)`
+      : `slow consumer: ${this.queued} messages queued (capacity ${this.capacity})`
   }
 }
 

@@ -1,13 +1,13 @@
 /**
  * Heartbeat policies (when to ping, what counts as a sign of life, when the
- * peer is declared dead) and dialects (what pings and pongs look like in a
- * given protocol). A connection reads time from `Clock`, so `TestClock`
- * drives every policy.
+ * peer is declared dead) and the dialect interface (what pings and pongs look
+ * like in a given protocol; each protocol's module has its own:
+ * `TetherProtocol.dialect`, `ClassicProtocol.dialect`, and here `bytes` for
+ * raw frames). A connection reads time from `Clock`, so `TestClock` drives
+ * every policy.
  *
  * @since 0.1.0
  */
-import * as Classic from "@tether/protocol/Classic"
-import type * as Message from "@tether/protocol/Message"
 import * as Duration from "effect/Duration"
 
 /**
@@ -118,40 +118,6 @@ export const answer = (options: {
 })
 
 /**
- * The classic reference rule: send a HeartBeat every 5 s, only HeartBeats
- * count as a sign of life, and 17 s without one closes the connection. The
- * pinging side does not answer HeartBeats (that would echo forever).
- *
- * @since 0.1.0
- * @category policies
- */
-export const classic = (options: {
-  readonly interval?: Duration.DurationInput
-  readonly timeout?: Duration.DurationInput
-} = {}): Policy => ({
-  name: "classic",
-  timeoutMs: millis(options.timeout ?? "17 seconds"),
-  counts: "pong",
-  answers: false,
-  pinger: fixed(millis(options.interval ?? "5 seconds"))
-})
-
-/**
- * The classic client's rule: answer each HeartBeat with a HeartBeat; the
- * server is dead after `timeout` (default 17 s) without a HeartBeat.
- *
- * @since 0.1.0
- * @category policies
- */
-export const classicAnswer = (options: { readonly timeout?: Duration.DurationInput } = {}): Policy => ({
-  name: "classic-answer",
-  timeoutMs: millis(options.timeout ?? "17 seconds"),
-  counts: "pong",
-  answers: true,
-  pinger: undefined
-})
-
-/**
  * Options of {@link adaptive}.
  *
  * @since 0.1.0
@@ -222,37 +188,6 @@ export const off: Policy = {
   answers: true,
   pinger: undefined
 }
-
-/**
- * Tether's own protocol: `Ping {seq}` answered by `Pong {seq}`.
- *
- * @since 0.1.0
- * @category dialects
- */
-export const tether: Dialect<Message.Message> = {
-  ping: (seq) => ({ _tag: "Ping", seq }),
-  replyTo: (message) => message._tag === "Ping" ? { _tag: "Pong", seq: message.seq } : undefined,
-  isPong: (message) => message._tag === "Pong",
-  isControl: (message) => message._tag === "Ping" || message._tag === "Pong"
-}
-
-const heartBeatOnly = (packet: Classic.Packet) => packet.messages.every((m) => m._tag === "HeartBeat")
-
-/**
- * The classic protocol: a HeartBeat is both the ping and the reply, stamped
- * with SendTime from `now` (read it from `Clock`).
- *
- * @since 0.1.0
- * @category dialects
- */
-export const classicDialect = (now: () => number): Dialect<Classic.Packet> => ({
-  ping: () => Classic.packet(now(), { _tag: "HeartBeat" }),
-  replyTo: (packet) => packet.messages.some((m) => m._tag === "HeartBeat")
-    ? Classic.packet(now(), { _tag: "HeartBeat" })
-    : undefined,
-  isPong: (packet) => packet.messages.some((m) => m._tag === "HeartBeat"),
-  isControl: heartBeatOnly
-})
 
 const PING = new Uint8Array([0x50, 0x49, 0x4e, 0x47])
 const PONG = new Uint8Array([0x50, 0x4f, 0x4e, 0x47])

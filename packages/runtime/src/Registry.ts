@@ -1,59 +1,15 @@
 /**
- * The registry of a server's live sessions: count, lookup by user, list,
- * broadcast (encoded once, queued to each session without suspending) and
- * kick.
+ * The registry of a server's live sessions: the one structure that says who
+ * is logged in, by id and by user name, and enforces how many sessions a user
+ * may have. A service (`Context.Tag`) with a local, in-memory layer; a
+ * cluster layer can stand in for it. A server that finds no `Registry` in its
+ * context makes a local one.
  *
  * @since 0.1.0
  */
-import type * as Codec from "@tether/protocol/Codec"
-import * as Effect from "effect/Effect"
-import * as MetricLabel from "effect/MetricLabel"
-import type * as Connection from "./Connection.js"
-import * as Metrics from "./Metrics.js"
-
-/**
- * One logged-in (or, for servers without login, accepted) connection.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Session<M> {
-  readonly id: number
-  /** The user name the session logged in with; undefined before login or without a login step. */
-  readonly user: string | undefined
-  /** The peer's address, `host:port`, when the transport knows it. */
-  readonly remote: string
-  readonly connection: Connection.Connection<M>
-}
-
-/**
- * @since 0.1.0
- * @category models
- */
-export interface Registry<M> {
-  readonly count: () => number
-  /** A live session of `user` (with {@link SessionsPerUser} `"many"`: the one that logged in first). */
-  readonly get: (user: string) => Session<M> | undefined
-  /** Every live session of `user`, in login order. */
-  readonly sessionsOf: (user: string) => ReadonlyArray<Session<M>>
-  /** Whether `session` is registered (and not yet removed). */
-  readonly has: (session: Session<M>) => boolean
-  readonly list: () => ReadonlyArray<Session<M>>
-  /**
-   * Encodes `message` once and queues it to every session (but `except`),
-   * without suspending: a session whose queue is full is closed as a slow
-   * consumer. Returns how many sessions it was queued to.
-   */
-  readonly broadcast: (message: M, options?: { readonly except?: Session<M> | undefined }) => Effect.Effect<number>
-  /** `broadcast`, synchronously (for synchronous handlers). */
-  readonly unsafeBroadcast: (message: M, options?: { readonly except?: Session<M> | undefined }) => number
-  /** Sends the goodbye message (if the protocol has one), flushes, and closes. */
-  readonly kick: (session: Session<M>, reason: string) => Effect.Effect<void>
-  /** @internal */
-  readonly add: (session: Session<M>) => boolean
-  /** @internal */
-  readonly remove: (session: Session<M>) => void
-}
+import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
+import type * as Session from "./Session.js"
 
 /**
  * How many live sessions one user name may have at once.
@@ -68,57 +24,42 @@ export interface Registry<M> {
 export type SessionsPerUser = "one" | "many"
 
 /**
- * @since 0.1.0
+ * @since 0.2.0
+ * @category models
+ */
+export interface Service {
+  /** Registers a session (logged in, or accepted on a server without login); false if its name is taken. */
+  readonly add: (session: Session.Any) => boolean
+  /** Forgets a session (a stale remove is a no-op). */
+  readonly remove: (session: Session.Any) => void
+  readonly has: (session: Session.Any) => boolean
+  readonly count: () => number
+  /** A live session of `user` (with `"many"`: the one that logged in first). */
+  readonly get: (user: string) => Session.Any | undefined
+  /** Every live session of `user`, in login order. */
+  readonly sessionsOf: (user: string) => ReadonlyArray<Session.Any>
+  readonly list: () => ReadonlyArray<Session.Any>
+}
+
+/**
+ * @since 0.2.0
+ * @category services
+ */
+export class Registry extends Context.Tag("@tether/runtime/Registry")<Registry, Service>() {}
+
+/**
+ * The in-memory registry.
+ *
+ * @since 0.2.0
  * @category constructors
  */
-export const unsafeMake = <M>(options: {
-  readonly codec: Codec.Codec<M>
-  readonly goodbye?: ((reason: string) => M | undefined) | undefined
-  /** Default `"one"`. */
-  readonly sessionsPerUser?: SessionsPerUser | undefined
-}): Registry<M> => {
-  const byId = new Map<number, Session<M>>()
+export const makeLocal = (options: { readonly sessionsPerUser?: SessionsPerUser | undefined } = {}): Service => {
+  const byId = new Map<number, Session.Any>()
   // Live sessions per user name, in login order (at most one under "one").
-  const byUser = new Map<string, Array<Session<M>>>()
+  const byUser = new Map<string, Array<Session.Any>>()
   const exclusive = (options.sessionsPerUser ?? "one") === "one"
-  const none: ReadonlyArray<Session<M>> = []
-
-  const unsafeBroadcast = (message: M, opts?: { readonly except?: Session<M> | undefined }): number => {
-    // Encoded once for all: bytes, and text where the codec has it (a
-    // connection over a text framing joins it with its other queued text).
-    const codec = options.codec
-    const payload = codec.encode(message)
-    const text = codec.encodeText?.(message)
-    // An unencodable message is the program's bug, not a peer's.
-    if (!(payload instanceof Uint8Array)) throw payload
-    if (text !== undefined && typeof text !== "string") throw text
-    let delivered = 0
-    for (const session of byId.values()) {
-      if (session === opts?.except) continue
-      if (session.connection.offerPayload(payload, text)) delivered++
-    }
-    return delivered
-  }
-  const broadcast = (message: M, opts?: { readonly except?: Session<M> | undefined }) =>
-    Effect.sync(() => unsafeBroadcast(message, opts))
-
-  const kick = (session: Session<M>, reason: string) =>
-    Effect.sync(() => {
-      const bye = options.goodbye?.(reason)
-      if (bye !== undefined) session.connection.offer(bye)
-      session.connection.close(reason)
-      Metrics.kicks.unsafeUpdate(1, [MetricLabel.make("reason", reason)])
-    })
-
+  const none: ReadonlyArray<Session.Any> = []
   return {
-    count: () => byId.size,
-    get: (user) => byUser.get(user)?.[0],
-    sessionsOf: (user) => byUser.get(user) ?? none,
-    has: (session) => byId.get(session.id) === session,
-    list: () => Array.from(byId.values()),
-    broadcast,
-    unsafeBroadcast,
-    kick,
     add: (session) => {
       if (session.user !== undefined) {
         const sessions = byUser.get(session.user)
@@ -138,6 +79,21 @@ export const unsafeMake = <M>(options: {
       const at = sessions.indexOf(session)
       if (at >= 0) sessions.splice(at, 1)
       if (sessions.length === 0) byUser.delete(session.user)
-    }
+    },
+    has: (session) => byId.get(session.id) === session,
+    count: () => byId.size,
+    get: (user) => byUser.get(user)?.[0],
+    sessionsOf: (user) => byUser.get(user) ?? none,
+    list: () => Array.from(byId.values())
   }
 }
+
+/**
+ * The in-memory registry as a layer.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerLocal = (
+  options: { readonly sessionsPerUser?: SessionsPerUser | undefined } = {}
+): Layer.Layer<Registry> => Layer.sync(Registry, () => makeLocal(options))

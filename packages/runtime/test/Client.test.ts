@@ -4,7 +4,7 @@ import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Client from "@tether/runtime/Client"
-import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
@@ -28,7 +28,7 @@ describe("Client reconnect", () => {
         }),
         framing,
         codec,
-        dialect: Heartbeat.tether,
+        dialect: TetherProtocol.dialect,
         reconnect: { jitter: false }
       })
       yield* settle
@@ -87,8 +87,8 @@ describe("Client calls", () => {
       connect: Effect.succeed(memory.socket),
       framing,
       codec,
-      dialect: Heartbeat.tether,
-      correlate: Client.tetherCorrelate,
+      dialect: TetherProtocol.dialect,
+      correlate: TetherProtocol.correlate,
       reconnect: false
     })
     yield* client.awaitConnected
@@ -98,7 +98,7 @@ describe("Client calls", () => {
   it.scoped("a request without an answer fails with RequestTimeout at its timeout", () =>
     Effect.gen(function*() {
       const { client } = yield* connected
-      const call = yield* Effect.fork(Client.request(client, "hello", { timeout: "2 seconds" }))
+      const call = yield* Effect.fork(TetherProtocol.request(client, "hello", { timeout: "2 seconds" }))
       yield* TestClock.adjust("1999 millis")
       assert.isNull(call.unsafePoll())
       yield* TestClock.adjust("1 millis")
@@ -109,7 +109,7 @@ describe("Client calls", () => {
   it.scoped("an answer with the request's id completes it", () =>
     Effect.gen(function*() {
       const { client, memory } = yield* connected
-      const call = yield* Effect.fork(Client.request(client, "hello", { timeout: "2 seconds" }))
+      const call = yield* Effect.fork(TetherProtocol.request(client, "hello", { timeout: "2 seconds" }))
       yield* settle
       memory.push(framing.encode(codec.encode({ _tag: "Response", id: 1, body: { ok: true } }) as Uint8Array) as Uint8Array)
       assert.deepStrictEqual(yield* Fiber.join(call), { ok: true })
@@ -118,12 +118,12 @@ describe("Client calls", () => {
   it.scoped("pending requests fail with ConnectionLost when the connection drops", () =>
     Effect.gen(function*() {
       const { client, memory } = yield* connected
-      const call = yield* Effect.fork(Client.request(client, "hello", { timeout: "1 hour" }))
+      const call = yield* Effect.fork(TetherProtocol.request(client, "hello", { timeout: "1 hour" }))
       yield* settle
       memory.reset()
       const error = yield* Fiber.join(call).pipe(Effect.flip)
       assert.strictEqual(error._tag, "ConnectionLost")
-      const afterwards = yield* Client.request(client, "again").pipe(Effect.flip)
+      const afterwards = yield* TetherProtocol.request(client, "again").pipe(Effect.flip)
       assert.strictEqual(afterwards._tag, "ConnectionLost", "no connection: fails at once, never hangs")
     }))
 })

@@ -1,10 +1,13 @@
+import * as ClassicProtocol from "@tether/runtime/ClassicProtocol"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Classic from "@tether/protocol/Classic"
 import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
+import * as Wire from "@tether/protocol/Wire"
 import * as Connection from "@tether/runtime/Connection"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
@@ -55,14 +58,14 @@ const start = <M>(options: Connection.Options<M>, handler: (batch: ReadonlyArray
 
 // Every case runs against a platform socket and against a socket carrying a
 // Tether transport (the path NodeTether.layerServer's connections take).
-const suite = (kind: MemorySocket.Kind) => {
+const suite = () => {
 describe("Connection heartbeat", () => {
   it.effect("kicks a silent peer at the timeout and not one interval before", () =>
     Effect.gen(function*() {
       const { fiber, memory } = yield* start({
         framing,
         codec,
-        dialect: Heartbeat.tether,
+        dialect: TetherProtocol.dialect,
         heartbeat: Heartbeat.ping({ interval: "5 seconds", timeout: "17 seconds" })
       })
       yield* TestClock.adjust("16999 millis")
@@ -84,7 +87,7 @@ describe("Connection heartbeat", () => {
       const { fiber, memory } = yield* start({
         framing,
         codec,
-        dialect: Heartbeat.tether,
+        dialect: TetherProtocol.dialect,
         heartbeat: Heartbeat.ping({ interval: "5 seconds", timeout: "17 seconds" })
       })
       yield* TestClock.adjust("10 seconds")
@@ -100,7 +103,7 @@ describe("Connection heartbeat", () => {
     Effect.gen(function*() {
       const seen: Array<string> = []
       const { fiber, memory } = yield* start(
-        { framing, codec, dialect: Heartbeat.tether, heartbeat: Heartbeat.idle({ timeout: "3 seconds" }) },
+        { framing, codec, dialect: TetherProtocol.dialect, heartbeat: Heartbeat.idle({ timeout: "3 seconds" }) },
         (batch) => Effect.sync(() => batch.forEach((m) => seen.push(m._tag)))
       )
       for (let i = 0; i < 5; i++) {
@@ -133,8 +136,8 @@ describe("Connection heartbeat", () => {
       const connection = yield* Connection.make(memory.socket, {
         framing: classicFraming,
         codec: Classic.codec,
-        dialect: Heartbeat.classicDialect(() => 0),
-        heartbeat: Heartbeat.classic()
+        dialect: ClassicProtocol.dialect(() => 0),
+        heartbeat: ClassicProtocol.serverHeartbeat()
       })
       const handled: Array<string> = []
       const fiber = yield* Effect.fork(
@@ -160,8 +163,8 @@ describe("Connection heartbeat", () => {
       const connection2 = yield* Connection.make(memory2.socket, {
         framing: classicFraming,
         codec: Classic.codec,
-        dialect: Heartbeat.classicDialect(() => 0),
-        heartbeat: Heartbeat.classic()
+        dialect: ClassicProtocol.dialect(() => 0),
+        heartbeat: ClassicProtocol.serverHeartbeat()
       })
       const handled2: Array<unknown> = []
       const fiber2 = yield* Effect.fork(connection2.run((batch) => Effect.sync(() => handled2.push(...batch))))
@@ -183,7 +186,7 @@ describe("Connection heartbeat", () => {
       const { fiber, memory } = yield* start({
         framing,
         codec,
-        dialect: Heartbeat.tether,
+        dialect: TetherProtocol.dialect,
         heartbeat: Heartbeat.answer({ timeout: "17 seconds" })
       })
       memory.push(frame({ _tag: "Ping", seq: 7 }))
@@ -199,7 +202,7 @@ describe("Connection heartbeat", () => {
       const { fiber, memory } = yield* start({
         framing,
         codec,
-        dialect: Heartbeat.tether,
+        dialect: TetherProtocol.dialect,
         heartbeat: Heartbeat.adaptive({ stableAfter: "3 seconds", timeout: "60 seconds" })
       })
       const pingTimes: Array<number> = []
@@ -251,11 +254,11 @@ describe("Connection fail-fast", () => {
       const { connection, fiber, memory } = yield* start({
         framing,
         codec,
-        dialect: Heartbeat.tether,
+        dialect: TetherProtocol.dialect,
         heartbeat: Heartbeat.ping({ interval: "5 seconds", timeout: "17 seconds" })
       })
       memory.failWrites()
-      assert.isTrue(connection.offer({ _tag: "Who" }))
+      assert.isTrue(connection.unsafeSend({ _tag: "Who" }))
       // No clock adjustment: the failure must not wait for the heartbeat's next tick.
       const error = yield* Fiber.join(fiber).pipe(Effect.flip)
       assert.strictEqual(error._tag, "SocketError")
@@ -310,11 +313,11 @@ describe("Connection outbound", () => {
     Effect.gen(function*() {
       const { connection, memory } = yield* start({ framing, codec })
       memory.stallWrites()
-      connection.offer({ _tag: "Who" })
+      connection.unsafeSend({ _tag: "Who" })
       yield* Effect.yieldNow()
       const memory2 = MemorySocket.make()
       const c2 = yield* Connection.make(memory2.socket, { framing, codec })
-      for (let i = 0; i < 10; i++) c2.offer({ _tag: "Ping", seq: i })
+      for (let i = 0; i < 10; i++) c2.unsafeSend({ _tag: "Ping", seq: i })
       yield* Effect.fork(c2.run(() => Effect.void))
       yield* Effect.yieldNow()
       yield* c2.flushed
@@ -347,13 +350,13 @@ describe("Connection outbound", () => {
       const connection = yield* Connection.make(memory.socket, { framing: lines, codec })
       const say: Message.Message = { _tag: "Say", id: 3, text: "h\u00e9llo \u2713 \ud83d\ude00" }
       // first turn: text only; second: text with a broadcast's bytes among it
-      connection.offer({ _tag: "Ping", seq: 1 })
-      assert.isTrue(connection.offerPayload(codec.encode(say) as Uint8Array, codec.encodeText!(say) as string))
+      connection.unsafeSend({ _tag: "Ping", seq: 1 })
+      assert.isTrue(connection.unsafeSend(new Wire.Encoded(codec.encodeText!(say) as string)))
       yield* Effect.fork(connection.run(() => Effect.void))
       yield* connection.flushed
-      connection.offer({ _tag: "Ping", seq: 4 })
-      connection.offerPayload(codec.encode({ _tag: "Ping", seq: 5 }) as Uint8Array)
-      connection.offer(say)
+      connection.unsafeSend({ _tag: "Ping", seq: 4 })
+      connection.unsafeSend(new Wire.Encoded(codec.encode({ _tag: "Ping", seq: 5 }) as Uint8Array))
+      connection.unsafeSend(say)
       yield* connection.flushed
       assert.strictEqual(memory.written.length, 2, "one write per turn")
       const text = memory.written.map((chunk) => new TextDecoder("utf-8", { fatal: true }).decode(chunk))
@@ -367,11 +370,11 @@ describe("Connection outbound", () => {
     Effect.gen(function*() {
       const { connection, fiber, memory } = yield* start({ framing, codec })
       memory.fillWrites()
-      connection.offer({ _tag: "Ping", seq: 1 })
+      connection.unsafeSend({ _tag: "Ping", seq: 1 })
       for (let i = 0; i < 20 && memory.written.length === 0; i++) yield* Effect.yieldNow()
       assert.strictEqual(memory.written.length, 1, "the first write is taken")
-      connection.offer({ _tag: "Ping", seq: 2 })
-      connection.offer({ _tag: "Ping", seq: 3 })
+      connection.unsafeSend({ _tag: "Ping", seq: 2 })
+      connection.unsafeSend({ _tag: "Ping", seq: 3 })
       for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
       assert.strictEqual(memory.written.length, 1, "nothing more is written while the socket is full")
       memory.drain()
@@ -386,7 +389,7 @@ describe("Connection outbound", () => {
       const { connection, fiber, memory } = yield* start({ framing, codec, outbound: { capacity: 4, overflow: "disconnect" } })
       memory.stallWrites()
       let accepted = 0
-      for (let i = 0; i < 10; i++) if (connection.offer({ _tag: "Ping", seq: i })) accepted++
+      for (let i = 0; i < 10; i++) if (connection.unsafeSend({ _tag: "Ping", seq: i })) accepted++
       // One batch is in the stalled write, four more fit in the queue.
       assert.isAtMost(accepted, 5)
       const error = yield* Fiber.join(fiber).pipe(Effect.flip)
@@ -417,7 +420,7 @@ describe("Connection outbound", () => {
   it.effect("close flushes what is queued, then ends with Kicked and no hard close", () =>
     Effect.gen(function*() {
       const { connection, fiber, memory } = yield* start({ framing, codec })
-      connection.offer({ _tag: "Bye", reason: "kicked" })
+      connection.unsafeSend({ _tag: "Bye", reason: "kicked" })
       connection.close("kicked")
       const error = yield* Fiber.join(fiber).pipe(Effect.flip)
       assert.strictEqual(error._tag, "Kicked")
@@ -451,42 +454,76 @@ describe("Connection outbound", () => {
       yield* TestClock.adjust("1 second")
       yield* Effect.yieldNow()
       assert.deepStrictEqual(seen, [1, 3, 4, 5])
-      assert.isUndefined(connection.offerOrSend({ _tag: "Who" }), "room: queued without an Effect")
+      assert.isTrue(connection.unsafeSend({ _tag: "Who" }), "queued without an Effect")
       yield* connection.flushed
       assert.deepStrictEqual(writtenMessages(memory), [{ _tag: "Who" }])
       assert.isNull(fiber.unsafePoll())
     }))
 
-  // The directWrite option is how a platform socket skips its writer fiber; a transport writes directly anyway.
-  if (kind === "socket") it.effect("direct writes: one write per turn, close after the flush, a write error fails the connection", () =>
+  it.effect("backpressure: a synchronous handler's replies past capacity hold its next batch until they drain", () =>
     Effect.gen(function*() {
-      const writes: Array<Uint8Array> = []
-      let pendingDone: ((error?: Error | null) => void) | undefined
-      const directWrite = (bytes: Uint8Array, done: (error?: Error | null) => void) => {
-        writes.push(bytes)
-        pendingDone = done
+      const seen: Array<number> = []
+      let connection!: Connection.Connection<Message.Message>
+      const started = yield* start({ framing, codec, outbound: { capacity: 2, overflow: "backpressure" } }, ((batch: ReadonlyArray<Message.Message>) => {
+        for (const m of batch) {
+          seen.push((m as Message.Ping).seq)
+          // Three replies per message: over the capacity of 2 at once.
+          for (let i = 0; i < 3; i++) assert.isTrue(connection.unsafeSend({ _tag: "Who" }))
+        }
+      }) as never)
+      connection = started.connection
+      started.memory.fillWrites()
+      for (const seq of [1, 2, 3]) {
+        started.memory.push(frame({ _tag: "Ping", seq }))
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
       }
-      const { connection, fiber, memory } = yield* start({ framing, codec, directWrite })
-      for (let i = 0; i < 5; i++) connection.offer({ _tag: "Ping", seq: i })
-      yield* Effect.promise(() => Promise.resolve())
-      assert.strictEqual(writes.length, 1, "five messages, one write")
-      connection.offer({ _tag: "Ping", seq: 5 })
-      connection.close("done")
-      yield* Effect.promise(() => Promise.resolve())
-      assert.strictEqual(writes.length, 1, "one write outstanding at a time")
-      assert.isNull(fiber.unsafePoll(), "not closed before the queue is flushed")
-      pendingDone!()
-      pendingDone!()
-      const error = yield* Fiber.join(fiber).pipe(Effect.flip)
-      assert.strictEqual(error._tag, "Kicked")
-      assert.strictEqual(writes.length, 2)
-      assert.isFalse(memory.destroyed(), "a deliberate, flushed close is graceful")
+      // Batch 1's replies went into the (stalled) write; batch 2's fill the queue past its bound: batch 3 waits.
+      assert.deepStrictEqual(seen, [1, 2], "the third batch waits while the queue is over its bound")
+      assert.strictEqual(connection.queued(), 3)
+      assert.isNull(started.fiber.unsafePoll(), "backpressure does not disconnect")
+      started.memory.drain()
+      for (let i = 0; i < 50 && seen.length < 3; i++) yield* Effect.yieldNow()
+      assert.deepStrictEqual(seen, [1, 2, 3])
+      yield* connection.flushed
+      assert.strictEqual(writtenMessages(started.memory).length, 9)
+    }))
 
-      const broken = yield* start({ framing, codec, directWrite: (_bytes, done) => done(new Error("EPIPE")) })
-      broken.connection.offer({ _tag: "Who" })
-      const failed = yield* Fiber.join(broken.fiber).pipe(Effect.flip)
-      assert.strictEqual(failed._tag, "SocketError")
-      assert.isTrue(broken.memory.destroyed())
+  it.effect("outbound is bounded in bytes too: a few large messages close a slow consumer", () =>
+    Effect.gen(function*() {
+      const { connection, fiber, memory } = yield* start({ framing, codec, outbound: { capacity: 1000, maxBytes: 64 * 1024 } })
+      memory.stallWrites()
+      const text = "x".repeat(16 * 1024)
+      let accepted = 0
+      for (let i = 0; i < 10; i++) if (connection.unsafeSend({ _tag: "Say", id: i, text })) accepted++
+      assert.isAtMost(accepted, 6, "16 KiB messages: a 64 KiB bound takes about four, plus the batch in flight")
+      const error = yield* Fiber.join(fiber).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "SlowConsumer")
+      assert.match((error as { message: string }).message, /bytes/)
+    }))
+
+  it.effect("a quiet deadline (login): no pings before it is lifted; the heartbeat starts then", () =>
+    Effect.gen(function*() {
+      const { connection, fiber, memory } = yield* start({
+        framing,
+        codec,
+        dialect: TetherProtocol.dialect,
+        heartbeat: Heartbeat.ping({ interval: "5 seconds", timeout: "17 seconds" }),
+        deadline: { after: "30 seconds", what: "login", quiet: true }
+      })
+      yield* TestClock.adjust("12 seconds")
+      assert.strictEqual(memory.written.length, 0, "no ping while the login is pending")
+      memory.push(frame({ _tag: "Who" }))
+      connection.clearDeadline()
+      yield* TestClock.adjust("4999 millis")
+      assert.strictEqual(memory.written.length, 0, "the first ping is one interval after the login")
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(writtenMessages(memory).map((m) => m._tag), ["Ping"])
+      // The timeout counts from the login too: 17 s of silence after it.
+      yield* TestClock.adjust("11999 millis")
+      assert.isNull(fiber.unsafePoll())
+      yield* TestClock.adjust("1 millis")
+      const error = yield* Fiber.join(fiber).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "HeartbeatTimeout")
     }))
 })
 }
@@ -494,6 +531,6 @@ describe("Connection outbound", () => {
 for (const kind of ["socket", "transport"] as const) {
   describe(`over a ${kind}`, () => {
     beforeAll(() => MemorySocket.useKind(kind))
-    suite(kind)
+    suite()
   })
 }

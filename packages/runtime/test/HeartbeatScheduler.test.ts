@@ -4,6 +4,7 @@ import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Connection from "@tether/runtime/Connection"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as HeartbeatScheduler from "@tether/runtime/HeartbeatScheduler"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -47,7 +48,7 @@ describe("HeartbeatScheduler", () => {
           const connection = yield* Connection.make(memory.socket, {
             framing,
             codec,
-            dialect: Heartbeat.tether,
+            dialect: TetherProtocol.dialect,
             heartbeat: Heartbeat.ping({ interval: "5 seconds", timeout: "17 seconds" }),
             heartbeatScheduler
           })

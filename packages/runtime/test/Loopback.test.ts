@@ -5,6 +5,7 @@ import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Client from "@tether/runtime/Client"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as Server from "@tether/runtime/Server"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Effect from "effect/Effect"
@@ -21,9 +22,9 @@ const startServer = Effect.gen(function*() {
   const server: Server.Server<Message.Message> = yield* Server.make<Message.Message>({
     framing,
     codec,
-    dialect: Heartbeat.tether,
+    dialect: TetherProtocol.dialect,
     heartbeat: Heartbeat.ping({ interval: "5 seconds", timeout: "17 seconds" }),
-    login: Server.tetherLogin,
+    login: TetherProtocol.serverLogin,
     refuse: (reason) => Message.Failure.make({ code: "TooManyConnections", message: reason }),
     goodbye: (reason) => Message.Bye.make({ reason }),
     peerAddress: NodeTether.peerAddress,
@@ -35,7 +36,7 @@ const startServer = Effect.gen(function*() {
             ? Effect.void
             : session.connection.send({ _tag: "Response", id: message.id, body: message.body }).pipe(Effect.ignore)
         case "Say":
-          return server.registry.broadcast(
+          return server.broadcast(
             Message.Said.make({ from: session.user!, text: message.text, at: 0, seq: 0 }),
             { except: session }
           ).pipe(Effect.zipRight(session.connection.send(Message.Ack.make({ id: message.id }))), Effect.ignore)
@@ -55,9 +56,9 @@ const connect = (port: number, user: string, options: Partial<Client.Options<Mes
     connect: NodeTether.connect({ port, connectTimeout: "2 seconds" }),
     framing,
     codec,
-    dialect: Heartbeat.tether,
-    login: Client.tetherLogin(user, "secret"),
-    correlate: Client.tetherCorrelate,
+    dialect: TetherProtocol.dialect,
+    login: TetherProtocol.clientLogin(user, "secret"),
+    correlate: TetherProtocol.correlate,
     reconnect: false,
     ...options
   })
@@ -68,7 +69,7 @@ describe("loopback", () => {
       const { port, server } = yield* startServer
       const client = yield* connect(port, "alice")
       yield* client.awaitConnected
-      const answer = yield* Client.request(client, { hello: ["world", 1] }, { timeout: "2 seconds" })
+      const answer = yield* TetherProtocol.request(client, { hello: ["world", 1] }, { timeout: "2 seconds" })
       assert.deepStrictEqual(answer, { hello: ["world", 1] })
       assert.strictEqual(server.registry.count(), 1)
       assert.strictEqual(server.registry.get("alice")?.user, "alice")
@@ -87,9 +88,9 @@ describe("loopback", () => {
           yield* client.awaitConnected
           return client
         }))
-      yield* Client.say(clients[0]!, "hello all", { timeout: "2 seconds" })
+      yield* TetherProtocol.say(clients[0]!, "hello all", { timeout: "2 seconds" })
       // A round trip on each receiver orders it after the broadcast.
-      yield* Effect.forEach(clients, (c) => Client.request(c, null, { timeout: "2 seconds" }), { discard: true })
+      yield* Effect.forEach(clients, (c) => TetherProtocol.request(c, null, { timeout: "2 seconds" }), { discard: true })
       assert.deepStrictEqual(heard.get("alice"), [])
       for (const user of ["bob", "carol", "dave"]) assert.deepStrictEqual(heard.get(user), ["alice:hello all"])
     }).pipe(Effect.scoped, Effect.provide(ServerLayer)))
@@ -101,7 +102,7 @@ describe("loopback", () => {
       const { port } = yield* startServer.pipe(Scope.extend(scope), Effect.provide(context))
       const client = yield* connect(port, "alice")
       yield* client.awaitConnected
-      const pending = yield* Effect.fork(Client.request(client, "never", { timeout: "10 seconds" }))
+      const pending = yield* Effect.fork(TetherProtocol.request(client, "never", { timeout: "10 seconds" }))
       yield* Effect.sleep("50 millis")
       const started = Date.now()
       yield* Scope.close(scope, Exit.void)
@@ -132,7 +133,7 @@ describe("loopback", () => {
       yield* startServer.pipe(Scope.extend(second), Effect.provide(again))
       for (let i = 0; i < 200 && (yield* client.state)._tag !== "Connected"; i++) yield* Effect.sleep("10 millis")
       assert.strictEqual((yield* client.state)._tag, "Connected")
-      assert.deepStrictEqual(yield* Client.request(client, "back", { timeout: "2 seconds" }), "back")
+      assert.deepStrictEqual(yield* TetherProtocol.request(client, "back", { timeout: "2 seconds" }), "back")
       yield* Scope.close(second, Exit.void)
     }).pipe(Effect.scoped))
 })

@@ -4,6 +4,7 @@ import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Connection from "@tether/runtime/Connection"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as Metrics from "@tether/runtime/Metrics"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -31,7 +32,7 @@ describe("Metrics", () => {
       const connection = yield* Connection.make(memory.socket, {
         framing,
         codec,
-        dialect: Heartbeat.tether,
+        dialect: TetherProtocol.dialect,
         heartbeat: Heartbeat.idle({ timeout: "3 seconds" })
       })
       const fiber = yield* Effect.fork(connection.run(() => undefined))
@@ -39,7 +40,7 @@ describe("Metrics", () => {
       assert.strictEqual((yield* Metric.value(Metrics.connectionsActive)).value, before.active + 1)
       const frame = framing.encodeAll([codec.encode({ _tag: "Who" }) as Uint8Array, codec.encode({ _tag: "Who" }) as Uint8Array]) as Uint8Array
       memory.push(frame)
-      connection.offer({ _tag: "Ping", seq: 1 })
+      connection.unsafeSend({ _tag: "Ping", seq: 1 })
       yield* connection.flushed
       yield* TestClock.adjust("3 seconds")
       assert.strictEqual((yield* Fiber.join(fiber).pipe(Effect.flip))._tag, "HeartbeatTimeout")

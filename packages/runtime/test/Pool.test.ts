@@ -3,8 +3,7 @@ import * as NodeTether from "@tether/node/NodeTether"
 import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
-import * as Client from "@tether/runtime/Client"
-import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as Pool from "@tether/runtime/Pool"
 import * as Server from "@tether/runtime/Server"
 import type * as SocketServer from "@effect/platform/SocketServer"
@@ -20,8 +19,8 @@ describe("Pool", () => {
       const server = yield* Server.make({
         framing,
         codec,
-        dialect: Heartbeat.tether,
-        login: Server.tetherLogin,
+        dialect: TetherProtocol.dialect,
+        login: TetherProtocol.serverLogin,
         handler: (session, message) =>
           message._tag === "Request"
             ? Effect.ignore(session.connection.send({ _tag: "Response", id: message.id, body: session.id }))
@@ -33,31 +32,31 @@ describe("Pool", () => {
         connect: NodeTether.connect({ port, connectTimeout: "1 second" }),
         framing,
         codec,
-        dialect: Heartbeat.tether,
+        dialect: TetherProtocol.dialect,
         get login() {
           logins++
-          return Client.tetherLogin(`user${logins}`, "pw")
+          return TetherProtocol.clientLogin(`user${logins}`, "pw")
         },
-        correlate: Client.tetherCorrelate,
+        correlate: TetherProtocol.correlate,
         max: 2,
         acquireTimeout: "3 seconds"
       })
-      const first = yield* pool.use((client) => Client.request(client, null))
-      const again = yield* pool.use((client) => Client.request(client, null))
+      const first = yield* pool.use((client) => TetherProtocol.request(client, null))
+      const again = yield* pool.use((client) => TetherProtocol.request(client, null))
       assert.strictEqual(again, first, "an idle healthy client is reused")
       assert.strictEqual(server.connections(), 1)
 
       // Two at once: a second connection is opened, within max.
       const both = yield* Effect.all(
-        [0, 1].map(() => pool.use((client) => Effect.zipLeft(Client.request(client, null), Effect.sleep("50 millis")))),
+        [0, 1].map(() => pool.use((client) => Effect.zipLeft(TetherProtocol.request(client, null), Effect.sleep("50 millis")))),
         { concurrency: "unbounded" }
       )
       assert.strictEqual(new Set(both).size, 2)
 
       // Break every pooled connection from the server side: none is handed out broken.
-      for (const session of server.registry.list()) yield* server.registry.kick(session, "test")
+      for (const session of server.registry.list()) yield* server.kick(session, "test")
       for (let i = 0; i < 50 && server.connections() > 0; i++) yield* Effect.sleep("20 millis")
-      const fresh = yield* pool.use((client) => Client.request(client, null, { timeout: "1 second" }))
+      const fresh = yield* pool.use((client) => TetherProtocol.request(client, null, { timeout: "1 second" }))
       assert.notInclude(both, fresh)
     }).pipe(
       Effect.scoped,

@@ -3,6 +3,7 @@ import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as Server from "@tether/runtime/Server"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -38,9 +39,9 @@ const startServer = (
     const server = yield* Server.make<Message.Message, never, never>({
       framing,
       codec,
-      dialect: Heartbeat.tether,
+      dialect: TetherProtocol.dialect,
       heartbeat: Heartbeat.ping({ interval: "5 seconds", timeout: "17 seconds" }),
-      login: Server.tetherLogin,
+      login: TetherProtocol.serverLogin,
       loginTimeout: "3 seconds",
       goodbye: (reason) => ({ _tag: "Bye", reason }),
       handler: () => Effect.void,

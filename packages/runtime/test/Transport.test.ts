@@ -4,6 +4,7 @@ import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Connection from "@tether/runtime/Connection"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as HeartbeatScheduler from "@tether/runtime/HeartbeatScheduler"
 import * as Transport from "@tether/runtime/Transport"
 import * as Cause from "effect/Cause"
@@ -48,7 +49,7 @@ describe("Connection over a transport, started without a fiber (unsafeStart)", (
       const connection = yield* Connection.make(memory.socket, {
         framing,
         codec,
-        dialect: Heartbeat.tether,
+        dialect: TetherProtocol.dialect,
         heartbeat: Heartbeat.ping({ interval: "1 second", timeout: "3 seconds" }),
         heartbeatScheduler
       })
@@ -145,9 +146,9 @@ describe("Connection over a transport, started without a fiber (unsafeStart)", (
       const fiber = yield* Effect.fork(connection.run(() => undefined))
       yield* settle
       const large = new Uint8Array(Frame.gatherThreshold).fill(7)
-      connection.offer(new Uint8Array([1, 2]))
-      connection.offer(large)
-      connection.offer(new Uint8Array([3]))
+      connection.unsafeSend(new Uint8Array([1, 2]))
+      connection.unsafeSend(large)
+      connection.unsafeSend(new Uint8Array([3]))
       yield* connection.flushed
       assert.strictEqual(memory.gathered(), 1)
       assert.isTrue(memory.written.includes(large), "the large payload is written by reference")
@@ -155,7 +156,7 @@ describe("Connection over a transport, started without a fiber (unsafeStart)", (
       const frames = memory.written.flatMap((chunk) => decoder.push(chunk) as ReadonlyArray<Uint8Array>)
       assert.deepStrictEqual(frames.map((f) => f.length), [2, Frame.gatherThreshold, 1])
       assert.strictEqual(connection.stats.bytesOut, 3 * 4 + 2 + Frame.gatherThreshold + 1)
-      connection.offer(new Uint8Array([4]))
+      connection.unsafeSend(new Uint8Array([4]))
       yield* connection.flushed
       assert.strictEqual(memory.gathered(), 1, "small payloads alone: a plain write")
       yield* Fiber.interrupt(fiber)

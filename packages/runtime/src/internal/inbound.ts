@@ -1,0 +1,200 @@
+/**
+ * The inbound half of a connection: chunk -> frames -> messages (the wire's
+ * parser) -> control filter (heartbeat traffic answered and counted here,
+ * never handed on) -> a bounded batch -> the handler.
+ *
+ * It runs synchronously inside the transport's data callback. A handler that
+ * returns nothing ran right there and costs no fiber; one that returns an
+ * Effect runs in a handler fiber (started by the driver), and batches that
+ * arrive meanwhile wait for it, bounded in messages and bytes.
+ *
+ * @internal
+ */
+import type * as Wire from "@tether/protocol/Wire"
+import * as Effect from "effect/Effect"
+import { type ConnectionError, PeerClosed, ProtocolError } from "../ConnectionError.js"
+import type * as Heartbeat from "../Heartbeat.js"
+import * as Metrics from "../Metrics.js"
+import { type Core, noTags, releaseAll, type Stats, waitFor, type Waiters } from "./core.js"
+import type { Liveness } from "./liveness.js"
+import type { Outbound } from "./outbound.js"
+
+/** @internal */
+export type Handler<M> = (batch: ReadonlyArray<M>) => Effect.Effect<void, any, any> | void
+
+/** @internal */
+export interface Limits {
+  readonly maxMessages: number
+  readonly maxBytes: number
+}
+
+/** @internal */
+export class Inbound<M> {
+  private batch: Array<M> = []
+  private bytes = 0
+  /** A handler fiber is running (or a batch waits for outbound room). */
+  handling = false
+  paused = false
+  private idleWaiters: Waiters = undefined
+  private parser: Wire.Parser<M> | undefined = undefined
+  private handler: Handler<M> | undefined = undefined
+  private loop: Effect.Effect<void, unknown, any> | undefined = undefined
+  private startHandler: ((effect: Effect.Effect<void, unknown, any>) => void) | undefined = undefined
+  private readonly answers: boolean
+
+  constructor(
+    private readonly core: Core,
+    private readonly wire: Wire.Wire<M>,
+    private readonly dialect: Heartbeat.Dialect<M> | undefined,
+    policy: Heartbeat.Policy | undefined,
+    private readonly limits: Limits,
+    private readonly liveness: Liveness<M>,
+    private readonly outbound: Outbound<M>,
+    private readonly stats: Stats
+  ) {
+    this.answers = policy?.answers === true && dialect !== undefined
+  }
+
+  /**
+   * Starts reading: `handler` gets the batches; `startHandler` runs an
+   * Effect a handler returned (in the driver's handler fiber).
+   */
+  start(handler: Handler<M>, startHandler: (effect: Effect.Effect<void, unknown, any>) => void): void {
+    this.parser = this.wire.parser()
+    this.handler = handler
+    this.startHandler = startHandler
+    this.loop = this.makeLoop()
+  }
+
+  onData(chunk: Uint8Array): void {
+    const core = this.core
+    if (core.failure !== undefined) return
+    const stats = this.stats
+    stats.bytesIn += chunk.length
+    const batch = this.batch
+    const before = batch.length
+    const error = this.parser!.push(chunk, batch)
+    const count = batch.length - before
+    if (count > 0) {
+      stats.framesIn += count
+      Metrics.framesIn.unsafeUpdate(count, noTags)
+      Metrics.bytesIn.unsafeUpdate(chunk.length, noTags)
+      const at = core.now()
+      this.liveness.heard(at)
+      if (this.dialect !== undefined) this.filterControl(before, at)
+    }
+    // Counted per chunk (partial frames included): an upper bound of what waits.
+    this.bytes += chunk.length
+    if (error !== undefined) return core.fail(error)
+    if (batch.length > this.limits.maxMessages || this.bytes > this.limits.maxBytes) {
+      return core.fail(
+        new ProtocolError({
+          reason: "InboundOverflow",
+          detail: `${batch.length} messages (${this.bytes} bytes) waiting to be handled (limits ${this.limits.maxMessages}, ${this.limits.maxBytes} bytes)`
+        })
+      )
+    }
+    if (batch.length === 0) this.bytes = 0
+    else if (!this.handling && !this.paused) this.dispatch()
+  }
+
+  /** Answers and drops heartbeat traffic among the messages from `from` on. */
+  private filterControl(from: number, at: number): void {
+    const dialect = this.dialect!
+    const batch = this.batch
+    let kept = from
+    for (let i = from; i < batch.length; i++) {
+      const message = batch[i]!
+      if (dialect.isPong(message)) this.liveness.pong(at)
+      if (this.answers) {
+        const reply = dialect.replyTo(message)
+        if (reply !== undefined && this.outbound.pushMessage(reply) === false && this.core.failure !== undefined) {
+          batch.length = kept
+          return
+        }
+      }
+      if (!dialect.isControl(message)) batch[kept++] = message
+    }
+    batch.length = kept
+  }
+
+  /** The peer closed its side: once the handler in flight is done, the connection ends. */
+  onEnd(): void {
+    if (this.core.failure !== undefined) return
+    const end = () => this.core.fail(this.parser!.end() ?? new PeerClosed())
+    if (this.handling) (this.idleWaiters ??= []).push(end)
+    else end()
+  }
+
+  onError(error: ConnectionError): void {
+    this.core.fail(error)
+  }
+
+  /** Hands the batch to the handler: synchronously if it allows, else in the handler fiber. */
+  private dispatch(): void {
+    const batch = this.batch
+    this.batch = []
+    this.bytes = 0
+    let result: Effect.Effect<void, unknown, any> | void
+    try {
+      result = this.handler!(batch)
+    } catch (defect) {
+      result = Effect.die(defect)
+    }
+    if (result !== undefined) {
+      this.handling = true
+      this.startHandler!(Effect.flatMap(result, () => this.loop!))
+    } else if (this.outbound.holds()) {
+      // Backpressure: what the handler queued is over the outbound bound; the
+      // next batch waits for room (the peer's input stays bounded meanwhile).
+      this.handling = true
+      this.startHandler!(Effect.flatMap(this.outbound.whenRoom(), () => this.loop!))
+    }
+  }
+
+  /** The handler fiber's loop: later batches, in order, until none is left. */
+  private makeLoop(): Effect.Effect<void, unknown, any> {
+    const loop: Effect.Effect<void, unknown, any> = Effect.suspend(() => {
+      if (this.paused || this.batch.length === 0 || this.core.failure !== undefined) {
+        this.idle()
+        return Effect.void
+      }
+      if (this.outbound.holds()) return Effect.flatMap(this.outbound.whenRoom(), () => loop)
+      const batch = this.batch
+      this.batch = []
+      this.bytes = 0
+      const result = this.handler!(batch)
+      return result === undefined ? loop : Effect.flatMap(result, () => loop)
+    })
+    return Effect.onInterrupt(loop, () => Effect.sync(() => this.idle()))
+  }
+
+  private idle(): void {
+    this.handling = false
+    const waiters = this.idleWaiters
+    this.idleWaiters = undefined
+    releaseAll(waiters)
+  }
+
+  /** Runs `then` once no handler is in flight. */
+  whenIdleDo(then: () => void): void {
+    if (this.handling) (this.idleWaiters ??= []).push(then)
+    else then()
+  }
+
+  /** Waits until no handler is in flight (or the connection ended). */
+  get whenIdle(): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      this.handling && this.core.failure === undefined
+        ? waitFor((resume) => (this.idleWaiters ??= []).push(resume))
+        : Effect.void
+    )
+  }
+
+  /** The connection ended: wake everyone who waits. */
+  release(): void {
+    const idle = this.idleWaiters
+    this.idleWaiters = undefined
+    releaseAll(idle)
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * A server's sessions: accepting a socket, the login step, handing messages
+ * to the handler, and what happens when a session ends. `Server.make` builds
+ * one of these and wires it to the socket server; the logic is shared by
+ * every session (a session costs its own objects, not closures).
+ *
+ * @internal
+ */
+import type * as Socket from "@effect/platform/Socket"
+import * as Wire from "@tether/protocol/Wire"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import * as Connection from "../Connection.js"
+import * as ConnectionError from "../ConnectionError.js"
+import * as Metrics from "../Metrics.js"
+import type * as Registry from "../Registry.js"
+import type * as Server from "../Server.js"
+import { Session } from "../Session.js"
+import * as Transport from "../Transport.js"
+
+const logExit = (exit: Exit.Exit<unknown, unknown>) => {
+  if (Exit.isSuccess(exit)) return Effect.void
+  if (Cause.isInterruptedOnly(exit.cause)) return Effect.logDebug("connection interrupted")
+  const error = Cause.failureOption(exit.cause)
+  if (Option.isNone(error)) return Effect.logError("connection died", exit.cause)
+  const tag = (error.value as { _tag?: string })._tag
+  const reason = ConnectionError.describe(error.value)
+  const quiet = tag === "PeerClosed" || tag === "Kicked"
+  return quiet
+    ? Effect.logInfo(`connection closed: ${reason}`)
+    : Effect.logWarning(`connection closed: ${reason}`).pipe(
+      Effect.annotateLogs({ error: tag ?? "unknown", detail: String((error.value as Error).message ?? error.value) })
+    )
+}
+
+/** A session as the server runs it: with the function that stops its connection. @internal */
+class Running<M> extends Session<M> {
+  stop: () => void = noop
+}
+
+const noop = () => {}
+
+/** @internal */
+export class Sessions<M, E, R> {
+  /** Every accepted session, logged in or not, until its end has been handled. */
+  readonly running = new Map<number, Running<M>>()
+  readonly stats: Server.Stats = { accepted: 0, refused: 0, closed: 0, framesIn: 0, framesOut: 0 }
+  private settledWaiters: Array<() => void> = []
+  private readonly fork: <A, E2>(effect: Effect.Effect<A, E2, R>) => unknown
+  private readonly connectionOptions: Connection.Options<M>
+
+  constructor(
+    private readonly options: Server.Options<M, E, R>,
+    readonly wire: Wire.Wire<M>,
+    readonly registry: Registry.Service,
+    private readonly authenticator: Server.Authenticator["Type"],
+    private readonly runtime: Runtime.Runtime<R>,
+    connectionOptions: Connection.Options<M>
+  ) {
+    this.fork = Runtime.runFork(runtime)
+    this.connectionOptions = connectionOptions
+  }
+
+  // --- accept ---
+
+  accept(socket: Socket.Socket, remote: string): Effect.Effect<void> {
+    const options = this.options
+    if (options.maxConnections !== undefined && this.running.size >= options.maxConnections) {
+      return this.refuse(socket, remote)
+    }
+    return Effect.flatMap(Connection.make(socket, this.connectionOptions), (connection) =>
+      Effect.sync(() => {
+        this.stats.accepted++
+        Metrics.connectionsAccepted.unsafeUpdate(1, [])
+        this.run(new Running(remote, connection))
+      }))
+  }
+
+  private run(session: Running<M>): void {
+    if (this.options.login === undefined) this.registry.add(session)
+    // Registered before it starts: a connection can end inside unsafeStart.
+    this.running.set(session.id, session)
+    const stop = session.connection.unsafeStart(
+      this.runtime,
+      (batch) => this.handleBatch(session, batch),
+      (exit) => this.ended(session, exit)
+    )
+    if (this.running.has(session.id)) session.stop = stop
+  }
+
+  private refuse(socket: Socket.Socket, remote: string): Effect.Effect<void> {
+    const options = this.options
+    return Effect.gen(this, function*() {
+      this.stats.refused++
+      Metrics.connectionsRefused.unsafeUpdate(1, [])
+      const connection = yield* Connection.make(socket, {
+        framing: options.framing,
+        codec: options.codec,
+        wire: this.wire,
+        heartbeat: { name: "refusal", timeoutMs: 5_000, counts: "any", answers: false, pinger: undefined }
+      })
+      const reason = `too many connections (limit ${options.maxConnections})`
+      const message = options.refuse?.(reason)
+      if (message !== undefined) connection.unsafeSend(message)
+      connection.close(reason)
+      yield* Effect.logWarning(`refused connection: ${reason}`).pipe(Effect.annotateLogs("remote", remote))
+      yield* Effect.exit(connection.run(() => Effect.void))
+    })
+  }
+
+  // --- login and messages ---
+
+  private refuseLogin(session: Session<M>, status: 5 | 100, reason: string): void {
+    const login = this.options.login
+    if (login) session.unsafeSend(login.result(status, reason))
+    session.connection.close(reason)
+  }
+
+  private logIn(session: Session<M>, credentials: { readonly user: string; readonly password: string }) {
+    return Effect.flatMap(this.authenticator.authenticate(credentials.user, credentials.password), (ok) => {
+      const connection = session.connection
+      if (!connection.isOpen()) return Effect.void
+      if (!ok) {
+        this.refuseLogin(session, 5, "invalid user name or password")
+        return Effect.void
+      }
+      session.user = credentials.user
+      if (!this.registry.add(session)) {
+        session.user = undefined
+        this.refuseLogin(session, 100, "user already connected")
+        return Effect.void
+      }
+      connection.clearDeadline()
+      session.unsafeSend(this.options.login!.result(0))
+      const onJoin = this.options.onJoin
+      return Effect.annotateLogs(
+        Effect.zipRight(Effect.logInfo("logged in"), onJoin ? onJoin(session) : Effect.void),
+        "user",
+        credentials.user
+      )
+    })
+  }
+
+  private handleOne(session: Session<M>, message: M): Effect.Effect<void, E, R> | void {
+    const login = this.options.login
+    if (login !== undefined) {
+      const credentials = login.credentials(message)
+      if (session.user === undefined) {
+        if (credentials === undefined) {
+          this.refuseLogin(session, 5, "the first message must be a login")
+          return
+        }
+        return this.logIn(session, credentials)
+      }
+      if (credentials !== undefined) {
+        session.unsafeSend(login.result(100, "already logged in"))
+        return
+      }
+    }
+    return this.options.handler(session, message)
+  }
+
+  /** Synchronous while the handler returns nothing; from the first Effect on, the rest of the batch follows it in order. */
+  private handleFrom(session: Session<M>, batch: ReadonlyArray<M>, from: number): Effect.Effect<void, E, R> | void {
+    for (let i = from; i < batch.length && session.connection.isOpen(); i++) {
+      const result = this.handleOne(session, batch[i]!)
+      if (result !== undefined) {
+        return Effect.flatMap(result, () => this.handleFrom(session, batch, i + 1) ?? Effect.void)
+      }
+    }
+  }
+
+  private handleBatch(session: Session<M>, batch: ReadonlyArray<M>) {
+    const result = this.handleFrom(session, batch, 0)
+    return result === undefined ? undefined : annotated(session, result)
+  }
+
+  // --- the end of a session ---
+
+  private ended(session: Running<M>, exit: Exit.Exit<never, unknown>): void {
+    const connection = session.connection
+    const wasRegistered = this.registry.has(session)
+    this.registry.remove(session)
+    const stats = this.stats
+    stats.closed++
+    stats.framesIn += connection.stats.framesIn
+    stats.framesOut += connection.stats.framesOut
+    const onLeave = this.options.onLeave
+    this.fork(
+      Effect.gen(function*() {
+        yield* logExit(exit)
+        if (wasRegistered && session.user !== undefined && onLeave) {
+          const reason = Exit.isFailure(exit)
+            ? Option.match(Cause.failureOption(exit.cause), {
+              onNone: () => "shutting down",
+              onSome: ConnectionError.describe
+            })
+            : "quit"
+          yield* onLeave(session, reason)
+        }
+      }).pipe(
+        (effect) => annotated(session, effect),
+        Effect.ensuring(Effect.sync(() => this.settled(session.id)))
+      )
+    )
+  }
+
+  private settled(id: number): void {
+    this.running.delete(id)
+    if (this.running.size === 0 && this.settledWaiters.length > 0) {
+      const waiters = this.settledWaiters
+      this.settledWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  /** Waits until every session has ended and its end has been handled (logs, onLeave). */
+  readonly allSettled: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.running.size === 0) return resume(Effect.void)
+    const wake = () => resume(Effect.void)
+    this.settledWaiters.push(wake)
+    return Effect.sync(() => {
+      this.settledWaiters = this.settledWaiters.filter((w) => w !== wake)
+    })
+  })
+
+  // --- what the server offers its handlers ---
+
+  unsafeBroadcast(message: M, options?: { readonly except?: Session<M> | undefined }): number {
+    // Encoded once for all sessions (they share the server's wire).
+    const shared = Wire.share(this.wire, message)
+    let delivered = 0
+    for (const session of this.registry.list()) {
+      if (session === options?.except) continue
+      if (session.unsafeSend(shared)) delivered++
+    }
+    return delivered
+  }
+
+  kick(session: Session<M>, reason: string): void {
+    const bye = this.options.goodbye?.(reason)
+    if (bye !== undefined) session.unsafeSend(bye)
+    session.connection.close(reason)
+    Metrics.kicks.unsafeUpdate(1, [MetricLabel.make("reason", reason)])
+  }
+
+  /** The drain: pause input everywhere, say goodbye, flush and close every session. */
+  drain(): Effect.Effect<void> {
+    const open = Array.from(this.running.values())
+    return Effect.gen(this, function*() {
+      // 1. Let handlers in flight finish: what they accepted is queued everywhere.
+      yield* Effect.forEach(open, (s) => s.connection.pauseInput, { concurrency: "unbounded", discard: true })
+      // 2. Say goodbye, flush every queue, close.
+      for (const session of open) {
+        const bye = this.options.goodbye?.("shutting down")
+        if (bye !== undefined) session.unsafeSend(bye)
+        session.connection.close("shutting down")
+      }
+      yield* this.allSettled
+    })
+  }
+
+  /** Interrupts every session still running. */
+  stopAll(): void {
+    for (const session of Array.from(this.running.values())) session.stop()
+  }
+}
+
+/** Effects a handler returns run in a fiber of their own: give their logs the session's annotations. */
+const annotated = <A, E1, R1>(session: Session<any>, effect: Effect.Effect<A, E1, R1>) =>
+  Effect.annotateLogs(effect, { session: session.id, remote: session.remote, user: session.user ?? "-" })
+
+/** The peer address of an accepted socket: from its transport, else `peerAddress`. @internal */
+export const remoteOf = (socket: Socket.Socket, peerAddress: Effect.Effect<string> | undefined): Effect.Effect<string> => {
+  const transport = Transport.fromSocket(socket)
+  return transport !== undefined ? Effect.succeed(transport.remote) : peerAddress ?? Effect.succeed("unknown")
+}
