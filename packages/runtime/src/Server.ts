@@ -250,12 +250,14 @@ export const make = <M, E = never, R = never>(
         const connection = session.connection
         if (!connection.isOpen()) return Effect.void
         if (!ok) {
+          Metrics.loginFailed("invalid_credentials")
           refuseLogin(session, 5, "invalid user name or password")
           return Effect.void
         }
         session.user = credentials.user
         if (!registry.add(session)) {
           session.user = undefined
+          Metrics.loginFailed("user_in_use")
           refuseLogin(session, 100, "user already connected")
           return Effect.void
         }
@@ -272,6 +274,7 @@ export const make = <M, E = never, R = never>(
         const credentials = login.credentials(message)
         if (session.user === undefined) {
           if (credentials === undefined) {
+            Metrics.loginFailed("not_a_login")
             refuseLogin(session, 5, "the first message must be a login")
             return Effect.void
           }
