@@ -35,7 +35,7 @@ const plots: ReadonlyArray<Plot> = [
   {
     id: "closed",
     title: "Heartbeat timeouts and kicks",
-    unit: " per interval",
+    unit: "",
     lines: [
       { key: "heartbeatTimeouts", label: "heartbeat timeouts", color: "#d0453a" },
       { key: "kicks", label: "kicks", color: "#8e5bd6" }
@@ -44,7 +44,7 @@ const plots: ReadonlyArray<Plot> = [
   {
     id: "refusals",
     title: "Refused connections and logins",
-    unit: " per interval",
+    unit: "",
     lines: [
       { key: "refused", label: "connections refused", color: "#c2410c" },
       { key: "loginFailures", label: "login failures", color: "#6b7385" }

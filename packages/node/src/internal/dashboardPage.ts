@@ -21,7 +21,7 @@ export const html = `<!doctype html>
   #status[data-state="error"] { color: #d0453a; }
   main { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 1rem; padding: 0 1.2rem 1.2rem; }
   section { background: var(--card); border-radius: 8px; padding: 0.8rem 1rem; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
-  h2 { font-size: 0.95rem; margin: 0 0 0.4rem; display: flex; justify-content: space-between; }
+  h2 { font-size: 0.95rem; margin: 0 0 0.4rem; display: flex; flex-wrap: wrap; gap: 0 1rem; justify-content: space-between; }
   h2 .now { font-weight: normal; color: var(--muted); font-variant-numeric: tabular-nums; }
   svg { width: 100%; height: 160px; display: block; }
   svg .grid { stroke: var(--grid); stroke-width: 1; }
@@ -31,11 +31,13 @@ export const html = `<!doctype html>
   table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
   td, th { text-align: left; padding: 2px 6px; border-bottom: 1px solid var(--grid); }
   .empty { color: var(--muted); }
+  .note { color: var(--muted); font-size: 12px; padding: 0 1.2rem 1rem; }
 </style>
 </head>
 <body>
 <header><h1>Tether</h1><span id="status">connecting…</span></header>
 <main id="plots"></main>
+<p class="note">Counts per sampling interval where no unit is shown. Raw series: <a href="/metrics">/metrics</a> · health: <a href="/healthz">/healthz</a></p>
 <main>
   <section id="rooms"><h2>Rooms</h2><p class="empty">Per-room activity appears here once rooms exist.</p></section>
   <section id="nodes"><h2>Nodes</h2><p class="empty">Each node of a cluster appears here in cluster mode.</p></section>
