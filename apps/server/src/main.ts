@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
+import * as Lifecycle from "./Lifecycle.js"
 import * as Modes from "./Modes.js"
 
 const mode = Options.choice("mode", ["chat", "echo", "classic"]).pipe(
@@ -135,10 +136,7 @@ const command = Command.make(
         ? Modes.echo({ ...common, framing: flags.framing })
         : Modes.classic(common)
       return yield* Effect.gen(function*() {
-        const health = yield* Health.Health
-        // Finalizers run in reverse: the HTTP side, started first, closes after
-        // the drain, and /healthz says "draining" (set last) while it runs.
-        const http = flags.httpPort === undefined ? undefined : yield* Effect.flatMap(
+        const http = flags.httpPort === undefined ? undefined : Effect.flatMap(
           Effect.promise(() => import("./Http.js")),
           (Http) =>
             Http.start({ host: flags.host, port: flags.httpPort! }).pipe(
@@ -147,10 +145,9 @@ const command = Command.make(
               )
             )
         )
-        running = yield* start
-        yield* Effect.addFinalizer(() => health.markDraining)
-        yield* health.markReady
-        const web = http === undefined ? "" : `, ${http.url}/dashboard (also /metrics, /healthz)`
+        const started = yield* Lifecycle.start(start, http)
+        running = started.running
+        const web = started.httpUrl === undefined ? "" : `, ${started.httpUrl}/dashboard (also /metrics, /healthz)`
         yield* Effect.logInfo(`listening on ${running.address.hostname}:${running.address.port}${web}`).pipe(
           Effect.annotateLogs("mode", flags.mode)
         )

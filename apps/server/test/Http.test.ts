@@ -3,8 +3,13 @@
  * (in-process, real loopback sockets), and the executable's --http-port.
  */
 import { afterEach, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Server from "@tether/runtime/Server"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import { common, peer, scrape, startChat } from "./fixtures/ChatHttp.js"
 import * as P from "./fixtures/Processes.js"
 
@@ -88,6 +93,35 @@ describe("/metrics with chat traffic", () => {
         const after = await scrape(url)
         assert.strictEqual(after.value("tether_heartbeat_timeouts_total") - before.value("tether_heartbeat_timeouts_total"), 1)
       })
+    }))
+})
+
+describe("the server's lifecycle as /healthz tells it", () => {
+  it.live("ready once listening; draining while the TCP drain waits for a handler in flight; gone after it", () =>
+    Effect.gen(function*() {
+      // A login that takes 1.5 s: the drain waits for it (handlers in flight finish first).
+      const slow = Layer.succeed(Server.Authenticator, {
+        authenticate: () => Effect.as(Effect.sleep("1500 millis"), true)
+      })
+      const scope = yield* Scope.make()
+      const { port, url } = yield* startChat({ authenticator: slow }).pipe(Scope.extend(scope))
+      yield* Effect.promise(async () => {
+        const ready = await fetch(`${url}/healthz`)
+        assert.strictEqual(ready.status, 200)
+        const late = await peer(port)
+        late.send({ _tag: "Login", user: "late", password: "pw" })
+        await new Promise((r) => setTimeout(r, 100))
+      })
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      const during = yield* Effect.promise(async () => {
+        await new Promise((r) => setTimeout(r, 300))
+        const response = await fetch(`${url}/healthz`)
+        return { status: response.status, body: await response.json() }
+      })
+      assert.deepStrictEqual(during, { status: 503, body: { state: "draining", checks: [] } })
+      yield* Fiber.join(closing)
+      const gone = yield* Effect.promise(() => fetch(`${url}/healthz`).then(() => "still listening", (e: unknown) => String(e)))
+      assert.match(gone, /fetch failed/)
     }))
 })
 
