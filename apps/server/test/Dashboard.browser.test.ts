@@ -48,7 +48,7 @@ const points = (attribute: string | null) =>
   (attribute ?? "").split(" ").filter((p) => p.length > 0).map((p) => p.split(",").map(Number) as [number, number])
 
 describe("/dashboard in Chromium", () => {
-  it.scopedLive("plots connections and messages per second in and out while peers chat", () =>
+  it.scopedLive("plots connections and messages per second in and out while peers chat; network text stays text", () =>
     Effect.gen(function*() {
       const { port, url } = yield* startChat({ sampler: { interval: "250 millis", capacity: 240 } })
       const { context } = yield* launch
@@ -92,6 +92,28 @@ describe("/dashboard in Chromium", () => {
         assert.isAbove(fs.statSync(path.join(artifacts, "dashboard.png")).size, 10_000)
         alice.socket.destroy()
         bob.socket.destroy()
+
+        // Rows from the network (rooms, nodes) are text, never HTML: a hostile room name shows as typed.
+        const hostile = "<img src=x onerror=\"document.title='owned'\">\u0007bell"
+        const crafted = await context.newPage()
+        await crafted.route("**/dashboard/samples.json", (route) =>
+          route.fulfill({
+            contentType: "application/json",
+            body: JSON.stringify({
+              intervalMs: 1000,
+              capacity: 10,
+              at: [1, 2],
+              values: { connections: [1, 2] },
+              rooms: [{ room: hostile, members: 2, messagesPerSecond: 1 }],
+              nodes: [{ node: "<b>n1</b>", state: "ready", connections: 2 }]
+            })
+          }))
+        await crafted.goto(`${url}/dashboard`)
+        await crafted.waitForSelector("#rooms td")
+        assert.strictEqual(await crafted.textContent("#rooms td"), hostile)
+        assert.strictEqual(await crafted.textContent("#nodes td"), "<b>n1</b>")
+        assert.strictEqual(await crafted.locator("#rooms img, #nodes b").count(), 0)
+        assert.notStrictEqual(await crafted.title(), "owned")
       })
     }), 60_000)
 })
