@@ -19,6 +19,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Health from "@tether/runtime/Health"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -35,7 +36,23 @@ export interface Options {
   readonly host?: string
   /** Default 0: a free port (read it from the returned address). */
   readonly port?: number
+  /** Time a client has to send a request's headers (default 10 s). */
+  readonly headersTimeout?: Duration.DurationInput
+  /** Time a client has to send a whole request (default 30 s). */
+  readonly requestTimeout?: Duration.DurationInput
 }
+
+/**
+ * @since 0.2.0
+ * @category defaults
+ */
+export const defaultHeadersTimeout: Duration.DurationInput = "10 seconds"
+
+/**
+ * @since 0.2.0
+ * @category defaults
+ */
+export const defaultRequestTimeout: Duration.DurationInput = "30 seconds"
 
 /**
  * Where the HTTP server listens.
@@ -67,7 +84,17 @@ export const serve = <E, R>(
 > =>
   Effect.gen(function*() {
     const host = options.host ?? "127.0.0.1"
-    const server = yield* NodeHttpServer.make(() => Http.createServer(), { host, port: options.port ?? 0 })
+    const server = yield* NodeHttpServer.make(
+      () =>
+        Http.createServer({
+          // A slow or silent client cannot hold a socket for Node's defaults (60 s / 300 s).
+          headersTimeout: Duration.toMillis(options.headersTimeout ?? defaultHeadersTimeout),
+          requestTimeout: Duration.toMillis(options.requestTimeout ?? defaultRequestTimeout),
+          // How often Node enforces those two (default 30 s).
+          connectionsCheckingInterval: 1000
+        }),
+      { host, port: options.port ?? 0 }
+    )
     yield* HttpServer.serveEffect(router).pipe(Effect.provideService(HttpServer.HttpServer, server))
     const address = server.address as HttpServer.TcpAddress
     const hostname = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname

@@ -8,13 +8,14 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
+import * as net from "node:net"
 import parse from "parse-prometheus-text-format"
 
 /** The operators' routes on 127.0.0.1 port 0, in a scope of their own. */
-const start = (scope: Scope.Scope) =>
+const start = (scope: Scope.Scope, options: NodeHttp.Options = {}) =>
   Effect.gen(function*() {
     const context = yield* Layer.buildWithScope(Layer.merge(NodeHttp.layerOperator(), Health.layer()), scope)
-    const address = yield* NodeHttp.serve(NodeHttp.operatorRouter, { port: 0 }).pipe(
+    const address = yield* NodeHttp.serve(NodeHttp.operatorRouter, { port: 0, ...options }).pipe(
       Effect.provide(context),
       Scope.extend(scope)
     )
@@ -108,6 +109,25 @@ describe("NodeHttp.serve with the operators' routes", () => {
       assert.strictEqual(samples.status, 200)
       assert.deepStrictEqual(Object.keys(JSON.parse(samples.body)).sort(), ["at", "capacity", "intervalMs", "nodes", "rooms", "values"])
       assert.strictEqual((yield* get(`${url}/nope`)).status, 404)
+    }))
+
+  it.scopedLive("a client that never finishes its headers is answered 408 and closed (headersTimeout)", () =>
+    Effect.gen(function*() {
+      const { address } = yield* start(yield* Effect.scope, { headersTimeout: "300 millis", requestTimeout: "300 millis" })
+      const outcome = yield* Effect.promise(() =>
+        new Promise<{ ms: number; received: string }>((resolve) => {
+          const socket = net.connect({ host: "127.0.0.1", port: address.port })
+          const opened = Date.now()
+          let received = ""
+          socket.on("data", (chunk) => (received += chunk.toString("latin1")))
+          socket.on("error", () => {})
+          socket.on("close", () => resolve({ ms: Date.now() - opened, received }))
+          socket.on("connect", () => socket.write("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "))
+          setTimeout(() => socket.destroy(), 5000)
+        })
+      )
+      assert.isBelow(outcome.ms, 3000)
+      assert.match(outcome.received, /^HTTP\/1\.1 408/)
     }))
 
   it.live("stops listening when its scope closes", () =>
