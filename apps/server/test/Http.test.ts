@@ -35,7 +35,7 @@ const activeReaches = async (url: string, n: number) => {
 describe("/metrics with chat traffic", () => {
   it.scopedLive("frames, bytes, connections and login failures move by exactly what the peers did", () =>
     Effect.gen(function*() {
-      const { port, url } = yield* startChat()
+      const { port, url } = yield* startChat({ authenticator: Server.Authenticator.layerUsers({ alice: "pw", bob: "pw" }) })
       yield* Effect.promise(async () => {
         const before = await scrape(url)
         const alice = await peer(port)
@@ -48,26 +48,29 @@ describe("/metrics with chat traffic", () => {
         for (let id = 1; id <= 3; id++) alice.send({ _tag: "Say", id, text: `line ${id}` })
         await alice.waitFor("3 Acks", (ms) => tagged("Ack")(ms).length === 3)
         await bob.waitFor("3 Said", (ms) => tagged("Said")(ms).length === 3)
-        // Refused logins: a first message that is not a login, a name in use.
+        // Refused logins: a first message that is not a login, a name in use, a wrong password.
         const mallory = await peer(port)
         mallory.send({ _tag: "Who" })
         await loggedIn(mallory, 5)
         const twin = await peer(port)
         twin.send({ _tag: "Login", user: "alice", password: "pw" })
         await loggedIn(twin, 100)
-        await Promise.all([mallory.closed, twin.closed])
+        const eve = await peer(port)
+        eve.send({ _tag: "Login", user: "bob", password: "guess" })
+        await loggedIn(eve, 5)
+        await Promise.all([mallory.closed, twin.closed, eve.closed])
 
-        const peers = [alice, bob, mallory, twin]
+        const peers = [alice, bob, mallory, twin, eve]
         const after = await scrape(url)
         const delta = (name: string, labels?: Record<string, string>) => after.value(name, labels) - before.value(name, labels)
-        assert.strictEqual(delta("tether_connections_accepted_total"), 4)
-        assert.strictEqual(delta("tether_frames_received_total"), 4 + 1 + 1 + 1)
+        assert.strictEqual(delta("tether_connections_accepted_total"), 5)
+        assert.strictEqual(delta("tether_frames_received_total"), 4 + 1 + 1 + 1 + 1)
         assert.strictEqual(delta("tether_bytes_received_total"), peers.reduce((n, p) => n + p.sent(), 0))
         assert.strictEqual(delta("tether_frames_sent_total"), peers.reduce((n, p) => n + p.messages().length, 0))
         assert.strictEqual(delta("tether_bytes_sent_total"), peers.reduce((n, p) => n + p.received().length, 0))
         assert.strictEqual(delta("tether_login_failures_total", { reason: "not_a_login" }), 1)
         assert.strictEqual(delta("tether_login_failures_total", { reason: "user_in_use" }), 1)
-        assert.strictEqual(delta("tether_login_failures_total", { reason: "invalid_credentials" }), 0)
+        assert.strictEqual(delta("tether_login_failures_total", { reason: "invalid_credentials" }), 1)
         const active = before.value("tether_connections_active")
         // The gauge moves as each server-side connection ends: poll, do not race the close.
         await activeReaches(url, active + 2)
