@@ -8,12 +8,14 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cli from "@tether/node/Cli"
 import * as NodeTether from "@tether/node/NodeTether"
+import * as Health from "@tether/runtime/Health"
 import * as Server from "@tether/runtime/Server"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
+import * as Lifecycle from "./Lifecycle.js"
 import * as Modes from "./Modes.js"
 
 const mode = Options.choice("mode", ["chat", "echo", "classic"]).pipe(
@@ -25,6 +27,11 @@ const mode = Options.choice("mode", ["chat", "echo", "classic"]).pipe(
 const host = Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("address to listen on"))
 const port = Cli.orUndefined(
   Options.integer("port").pipe(Options.withDescription("port to listen on (default 7373; 30001 in classic mode; 0 picks a free one)"))
+)
+const httpPort = Cli.orUndefined(
+  Options.integer("http-port").pipe(
+    Options.withDescription("serve /metrics (Prometheus), /healthz and /dashboard over HTTP on this port (default off; 0 picks a free one)")
+  )
 )
 const heartbeatInterval = Cli.orUndefined(
   Cli.duration("heartbeat-interval").pipe(
@@ -90,6 +97,7 @@ const command = Command.make(
     mode,
     host,
     port,
+    httpPort,
     heartbeat,
     heartbeatInterval,
     heartbeatTimeout,
@@ -118,6 +126,9 @@ const command = Command.make(
       if (flags.maxConnections !== undefined && flags.maxConnections < 1) {
         return yield* Cli.exitWith(2, "--max-connections must be at least 1")
       }
+      if (flags.httpPort !== undefined && (flags.httpPort < 0 || flags.httpPort > 65535)) {
+        return yield* Cli.exitWith(2, "--http-port must be 0 to 65535")
+      }
       const auth = yield* readUsers(flags.users, flags.mode)
       const start = flags.mode === "chat"
         ? Modes.chat({ ...common, heartbeat: flags.heartbeat })
@@ -125,14 +136,25 @@ const command = Command.make(
         ? Modes.echo({ ...common, framing: flags.framing })
         : Modes.classic(common)
       return yield* Effect.gen(function*() {
-        running = yield* start
-        yield* Effect.logInfo(`listening on ${running.address.hostname}:${running.address.port}`).pipe(
+        const http = flags.httpPort === undefined ? undefined : Effect.flatMap(
+          Effect.promise(() => import("./Http.js")),
+          (Http) =>
+            Http.start({ host: flags.host, port: flags.httpPort! }).pipe(
+              Effect.mapError((error) =>
+                Cli.exitWith(1, `cannot listen on ${flags.host}:${flags.httpPort} (http): ${String((error.cause as Error)?.message ?? error.cause)}`)
+              )
+            )
+        )
+        const started = yield* Lifecycle.start(start, http)
+        running = started.running
+        const web = started.httpUrl === undefined ? "" : `, ${started.httpUrl}/dashboard (also /metrics, /healthz)`
+        yield* Effect.logInfo(`listening on ${running.address.hostname}:${running.address.port}${web}`).pipe(
           Effect.annotateLogs("mode", flags.mode)
         )
         return yield* Effect.never
       }).pipe(
         Effect.scoped,
-        Effect.provide(Layer.merge(NodeTether.layerServer({ host: flags.host, port: listenPort }), auth)),
+        Effect.provide(Layer.mergeAll(NodeTether.layerServer({ host: flags.host, port: listenPort }), auth, Health.layer())),
         Effect.catchTag("SocketServerError", (error) =>
           Effect.fail(Cli.exitWith(1, `cannot listen on ${flags.host}:${listenPort}: ${String((error.cause as Error)?.message ?? error.cause)}`)))
       )

@@ -109,10 +109,10 @@ describe("tether-server classic mode", () => {
     const { port, server } = await P.startServer(["--mode", "classic", "--heartbeat-interval", "200ms", "--heartbeat-timeout", "1s", "--log-format", "json"])
     const clients = [0, 1].map(() => P.start(P.clientBin, ["--mode", "classic", "--port", String(port), "--count", "1"]))
     const peers = await Promise.all(Array.from({ length: 50 }, () => ClassicPeer.connect(port)))
-    await ClassicPeer.eventually(() => peers.every((p) => p.statuses().length > 0), 5000, "every LoginResponse")
+    await ClassicPeer.eventually(() => peers.every((p) => p.statuses().length > 0), 10000, "every LoginResponse")
     assert.deepStrictEqual(peers.map((p) => p.statuses()), peers.map(() => [0]))
     for (const peer of peers) peer.send({ _tag: "ClientDemo" })
-    await ClassicPeer.eventually(() => peers.every((p) => p.serverDemos() === 1), 5000, "a ServerDemo for each peer")
+    await ClassicPeer.eventually(() => peers.every((p) => p.serverDemos() === 1), 10000, "a ServerDemo for each peer")
     for (const client of clients) {
       assert.strictEqual(await client.exited(8000), 0, client.output())
       assert.match(client.output(), /logged in as mayee/)

@@ -1,85 +1,145 @@
 /**
- * Tether's metrics, as Effect `Metric`s. The per-frame ones are updated with
- * `unsafeUpdate` from the synchronous data path, once per TCP chunk or write.
+ * Tether's metrics, as Effect `Metric`s named the Prometheus way (a
+ * `tether_` prefix, the unit in the name, `_total` on counters). The
+ * per-frame ones are updated with `unsafeUpdate` from the synchronous data
+ * path, once per TCP chunk or write.
+ *
+ * Each is declared with {@link counter} or {@link gauge}, which register it
+ * in Effect's global metric registry at once: an exporter (`/metrics`) lists
+ * it at 0 before it first moves. Adding a metric is one line here.
  *
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
+
+/**
+ * A monotonic counter (`incremental`, so exporters type it `counter`),
+ * registered at once. The name should end in `_total`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const counter = (name: string, description: string): Metric.Metric.Counter<number> => {
+  const metric = Metric.counter(name, { description, incremental: true })
+  metric.unsafeValue([])
+  return metric
+}
+
+/**
+ * A gauge, registered at once. Move it with `unsafeModify` (`unsafeUpdate`
+ * sets it).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const gauge = (name: string, description: string): Metric.Metric.Gauge<number> => {
+  const metric = Metric.gauge(name, { description })
+  metric.unsafeValue([])
+  return metric
+}
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const connectionsActive = Metric.gauge("tether_connections_active", {
-  description: "Connections currently running"
-})
+export const connectionsActive = gauge("tether_connections_active", "Connections currently running")
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const connectionsAccepted = Metric.counter("tether_connections_accepted_total", {
-  description: "Connections accepted by servers"
-})
+export const connectionsAccepted = counter("tether_connections_accepted_total", "Connections accepted by servers")
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const connectionsRefused = Metric.counter("tether_connections_refused_total", {
-  description: "Connections refused (over max connections)"
-})
+export const connectionsRefused = counter(
+  "tether_connections_refused_total",
+  "Connections refused (over max connections)"
+)
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const framesIn = Metric.counter("tether_frames_in_total", { description: "Frames received" })
+export const framesIn = counter("tether_frames_received_total", "Frames received")
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const framesOut = Metric.counter("tether_frames_out_total", { description: "Frames sent" })
+export const framesOut = counter("tether_frames_sent_total", "Frames sent")
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const bytesIn = Metric.counter("tether_bytes_in_total", { description: "Bytes received" })
+export const bytesIn = counter("tether_bytes_received_total", "Bytes received")
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const bytesOut = Metric.counter("tether_bytes_out_total", { description: "Bytes sent" })
+export const bytesOut = counter("tether_bytes_sent_total", "Bytes sent")
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const heartbeatTimeouts = Metric.counter("tether_heartbeat_timeouts_total", {
-  description: "Connections closed for heartbeat timeout"
-})
+export const heartbeatTimeouts = counter("tether_heartbeat_timeouts_total", "Connections closed for heartbeat timeout")
 
 /**
- * Connections closed by the server, tagged with `reason`.
+ * Sessions closed by the server, tagged with `reason`.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const kicks = Metric.counter("tether_kicks_total", { description: "Sessions closed by the server, by reason" })
+export const kicks = counter("tether_kicks_total", "Sessions closed by the server, by reason")
 
 /**
+ * Logins refused, tagged with `reason` (see {@link loginFailed}).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const loginFailures = counter("tether_login_failures_total", "Logins refused, by reason")
+
+/**
+ * Client side: reconnect attempts.
+ *
  * @since 0.1.0
  * @category metrics
  */
-export const reconnects = Metric.counter("tether_reconnects_total", { description: "Client reconnect attempts" })
+export const reconnects = counter("tether_client_reconnects_total", "Client reconnect attempts")
 
 /**
+ * Client side: requests that timed out.
+ *
  * @since 0.1.0
  * @category metrics
  */
-export const requestTimeouts = Metric.counter("tether_request_timeouts_total", {
-  description: "Client requests that timed out"
-})
+export const requestTimeouts = counter("tether_client_request_timeouts_total", "Client requests that timed out")
+
+/**
+ * Why a login was refused: a fixed set of label values, whatever the peer sent.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type LoginFailure = "invalid_credentials" | "not_a_login" | "user_in_use"
+
+const loginLabels: Record<LoginFailure, ReadonlyArray<MetricLabel.MetricLabel>> = {
+  invalid_credentials: [MetricLabel.make("reason", "invalid_credentials")],
+  not_a_login: [MetricLabel.make("reason", "not_a_login")],
+  user_in_use: [MetricLabel.make("reason", "user_in_use")]
+}
+
+/**
+ * Counts a refused login in {@link loginFailures}.
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const loginFailed = (reason: LoginFailure): void => loginFailures.unsafeUpdate(1, loginLabels[reason])

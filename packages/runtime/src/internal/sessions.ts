@@ -125,12 +125,14 @@ export class Sessions<M, E, R> {
       const connection = session.connection
       if (!connection.isOpen()) return Effect.void
       if (!ok) {
+        Metrics.loginFailed("invalid_credentials")
         this.refuseLogin(session, 5, "invalid user name or password")
         return Effect.void
       }
       session.user = credentials.user
       if (!this.registry.add(session)) {
         session.user = undefined
+        Metrics.loginFailed("user_in_use")
         this.refuseLogin(session, 100, "user already connected")
         return Effect.void
       }
@@ -151,6 +153,7 @@ export class Sessions<M, E, R> {
       const credentials = login.credentials(message)
       if (session.user === undefined) {
         if (credentials === undefined) {
+          Metrics.loginFailed("not_a_login")
           this.refuseLogin(session, 5, "the first message must be a login")
           return
         }

@@ -1,0 +1,119 @@
+/**
+ * The live dashboard in a real browser: Debian's Chromium, headless, driven
+ * by playwright-core, against the chat server and its HTTP side in-process.
+ * While two peers chat, the plots must show the traffic; a screenshot is
+ * kept in test-artifacts/dashboard.png (gitignored).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { chromium } from "playwright-core"
+import { peer, startChat } from "./fixtures/ChatHttp.js"
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
+const artifacts = path.join(root, "test-artifacts")
+
+const launch = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-chromium-"))
+    const context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: "/usr/bin/chromium",
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync"
+      ]
+    })
+    return { context, userDataDir }
+  }),
+  ({ context, userDataDir }) =>
+    Effect.promise(async () => {
+      await context.close()
+      fs.rmSync(userDataDir, { recursive: true, force: true })
+    })
+)
+
+/** Points of a plotted line, as [x, y] in the SVG's viewBox (y grows downwards; the x axis is at y = 142). */
+const points = (attribute: string | null) =>
+  (attribute ?? "").split(" ").filter((p) => p.length > 0).map((p) => p.split(",").map(Number) as [number, number])
+
+describe("/dashboard in Chromium", () => {
+  it.scopedLive("plots connections and messages per second in and out while peers chat; network text stays text", () =>
+    Effect.gen(function*() {
+      const { port, url } = yield* startChat({ sampler: { interval: "250 millis", capacity: 240 } })
+      const { context } = yield* launch
+      yield* Effect.promise(async () => {
+        const alice = await peer(port)
+        const bob = await peer(port)
+        alice.send({ _tag: "Login", user: "alice", password: "pw" })
+        bob.send({ _tag: "Login", user: "bob", password: "pw" })
+        await bob.waitFor("logged in", (ms) => ms.some((m) => m._tag === "LoginResult"))
+
+        const page = await context.newPage()
+        const errors: Array<string> = []
+        page.on("pageerror", (error) => errors.push(String(error)))
+        await page.goto(`${url}/dashboard`)
+        // Bounded chat: 60 lines, one every 50 ms (~3 s), while the page polls.
+        for (let id = 1; id <= 60; id++) {
+          alice.send({ _tag: "Say", id, text: `line ${id}` })
+          await new Promise((r) => setTimeout(r, 50))
+        }
+        await bob.waitFor("60 lines", (ms) => ms.filter((m) => m._tag === "Said").length === 60)
+        await page.waitForFunction("Number(document.body.dataset.samples ?? 0) >= 12", undefined, { timeout: 10_000 })
+
+        const framesIn = points(await page.getAttribute("[data-plot=messages] polyline[data-series=framesIn]", "points"))
+        const framesOut = points(await page.getAttribute("[data-plot=messages] polyline[data-series=framesOut]", "points"))
+        const connections = points(await page.getAttribute("[data-plot=connections] polyline[data-series=connections]", "points"))
+        assert.isAtLeast(framesIn.length, 12)
+        assert.strictEqual(framesOut.length, framesIn.length)
+        // Traffic shows as points above the x axis, on both lines.
+        assert.isTrue(framesIn.some(([, y]) => y < 142), JSON.stringify(framesIn))
+        assert.isTrue(framesOut.some(([, y]) => y < 142), JSON.stringify(framesOut))
+        assert.isTrue(connections.some(([, y]) => y < 142), JSON.stringify(connections))
+        assert.strictEqual(await page.textContent("[data-plot=connections] .now"), "2")
+        assert.match((await page.textContent("#status")) ?? "", /^live · \d+ samples/)
+        for (const plot of ["connections", "messages", "closed", "refusals", "bytes"]) {
+          assert.strictEqual(await page.locator(`[data-plot=${plot}] svg polyline`).count() > 0, true, plot)
+        }
+        assert.deepStrictEqual(errors, [])
+
+        fs.mkdirSync(artifacts, { recursive: true })
+        await page.screenshot({ path: path.join(artifacts, "dashboard.png"), fullPage: true })
+        assert.isAbove(fs.statSync(path.join(artifacts, "dashboard.png")).size, 10_000)
+        alice.socket.destroy()
+        bob.socket.destroy()
+
+        // Rows from the network (rooms, nodes) are text, never HTML: a hostile room name shows as typed.
+        const hostile = "<img src=x onerror=\"document.title='owned'\">\u0007bell"
+        const crafted = await context.newPage()
+        await crafted.route("**/dashboard/samples.json", (route) =>
+          route.fulfill({
+            contentType: "application/json",
+            body: JSON.stringify({
+              intervalMs: 1000,
+              capacity: 10,
+              at: [1, 2],
+              values: { connections: [1, 2] },
+              rooms: [{ room: hostile, members: 2, messagesPerSecond: 1 }],
+              nodes: [{ node: "<b>n1</b>", state: "ready", connections: 2 }]
+            })
+          }))
+        await crafted.goto(`${url}/dashboard`)
+        await crafted.waitForSelector("#rooms td")
+        assert.strictEqual(await crafted.textContent("#rooms td"), hostile)
+        assert.strictEqual(await crafted.textContent("#nodes td"), "<b>n1</b>")
+        assert.strictEqual(await crafted.locator("#rooms img, #nodes b").count(), 0)
+        assert.notStrictEqual(await crafted.title(), "owned")
+      })
+    }), 60_000)
+})
