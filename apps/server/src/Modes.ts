@@ -9,6 +9,7 @@ import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as ClassicProtocol from "@tether/runtime/ClassicProtocol"
+import type * as Connection from "@tether/runtime/Connection"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
 import * as Server from "@tether/runtime/Server"
 import * as TetherProtocol from "@tether/runtime/TetherProtocol"
@@ -25,6 +26,8 @@ export interface Common {
   readonly maxFrameBytes: number
   readonly maxConnections: number | undefined
   readonly drainTimeout: Duration.Duration
+  /** Which engine driver runs the sessions (default `callback`; `fiber`: the card's FiberSet shape). */
+  readonly driver?: Connection.Driver | undefined
 }
 
 /** A running server, as the app reports it. */
@@ -48,7 +51,8 @@ const running = <M>(server: Server.Server<M>): Running => ({
 const common = (options: Common) => ({
   loginTimeout: options.loginTimeout,
   drainTimeout: options.drainTimeout,
-  ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {})
+  ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
+  ...(options.driver !== undefined ? { driver: options.driver } : {})
 })
 
 /** Chat: login, Say broadcast as Said to everyone else and acknowledged, Joined / Left, Who -> Present. */

@@ -60,6 +60,12 @@ const maxFrameBytes = Options.integer("max-frame-bytes").pipe(
 const maxConnections = Cli.orUndefined(
   Options.integer("max-connections").pipe(Options.withDescription("connections beyond this are refused with a message"))
 )
+const driver = Options.choice("driver", ["callback", "fiber"]).pipe(
+  Options.withDefault("callback" as const),
+  Options.withDescription(
+    "how sessions run: callback (socket callbacks and one shared heartbeat timer: no fiber per idle session) or fiber (a reader, a writer and a heartbeat fiber per session, joined fail-fast)"
+  )
+)
 const drainTimeout = Cli.duration("drain-timeout").pipe(
   Options.withDefault(Duration.seconds(10)),
   Options.withDescription("on SIGINT/SIGTERM, how long to let handlers and queues finish before closing the rest")
@@ -105,6 +111,7 @@ const command = Command.make(
     maxFrameBytes,
     maxConnections,
     drainTimeout,
+    driver,
     users,
     framing,
     logFormat: Cli.logOptions().format,
@@ -118,7 +125,8 @@ const command = Command.make(
       loginTimeout: flags.loginTimeout,
       maxFrameBytes: flags.maxFrameBytes,
       maxConnections: flags.maxConnections,
-      drainTimeout: flags.drainTimeout
+      drainTimeout: flags.drainTimeout,
+      driver: flags.driver
     }
     let running: Modes.Running | undefined
     const serve = Effect.gen(function*() {

@@ -24,7 +24,7 @@ import * as Scope from "effect/Scope"
 import * as net from "node:net"
 import * as Modes from "../src/Modes.js"
 
-const common: Modes.Common = {
+const base: Modes.Common = {
   heartbeatInterval: Duration.millis(100),
   heartbeatTimeout: Duration.millis(400),
   loginTimeout: Duration.millis(400),
@@ -118,6 +118,11 @@ const typedReasons = new Set([
 ])
 
 const garbage = FastCheck.sample(FastCheck.uint8Array({ minLength: 1, maxLength: 600 }), { numRuns: 25, seed: 4242 })
+
+// Every hostile case runs against both engine drivers.
+for (const driver of ["callback", "fiber"] as const) {
+describe(`${driver} driver`, () => {
+const common: Modes.Common = { ...base, driver }
 
 describe("garbage against every mode", () => {
   for (const [mode, start] of [
@@ -370,3 +375,5 @@ describe("graceful drain", () => {
       }
     }).pipe(Effect.scoped))
 })
+})
+}

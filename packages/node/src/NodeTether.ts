@@ -161,8 +161,14 @@ class NetTransport implements Transport.Transport {
     this.socket.destroy()
   }
   private get view(): Socket.Socket {
+    const socket = this.socket
+    // As `NodeSocket.makeNet` does: the socket is closed when a run of it ends
+    // (gracefully: what was written is flushed first).
     return this.platform ??= Effect.runSync(
-      NodeSocket.fromDuplex(Effect.succeed(this.socket))
+      NodeSocket.fromDuplex(Effect.acquireRelease(Effect.succeed(socket), () =>
+        Effect.sync(() => {
+          if (!socket.destroyed) socket.destroySoon()
+        })))
     )
   }
   get run() {
