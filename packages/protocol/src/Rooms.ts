@@ -127,7 +127,8 @@ export type RoomRefused = typeof RoomRefused.Type
  * The answer to one resumed room of a `Login`: the next `replayed` messages
  * of this connection are that room's `Said`s the client missed, in offset
  * order, complete; after them the room stands at (`epoch`, `offset`) and live
- * lines follow with greater offsets.
+ * lines follow with greater offsets. A client does not move its position to
+ * `offset` on this message: the replayed `Said`s carry their own.
  *
  * @since 0.2.0
  * @category messages

@@ -10,12 +10,17 @@
  * overlaps what arrived live) and is dropped. A line more than one after the
  * last is shown and reported as a gap, which a correct server never causes.
  *
+ * Feed it every message of the server with `receive`: it knows which ones
+ * move a room's position. (`Recovered` does not: its `offset` is where the
+ * room stands after the replayed lines that follow it, and setting it first
+ * would make them look like duplicates.)
+ *
  * @example
  * ```ts
  * const state = ResumeState.unsafeMake()
- * state.set("#lobby", { epoch: "e", offset: 12 })           // RoomJoined / Recovered / Unrecoverable
- * state.observe("#lobby", "e", 13)._tag                       // "Next": show it
- * state.observe("#lobby", "e", 13)._tag                       // "Duplicate": drop it
+ * state.receive(Message.RoomJoined.make({ room: "#lobby", epoch: "e", offset: 12 }))
+ * state.receive(said13)?._tag                                 // "Next": show it
+ * state.receive(said13)?._tag                                 // "Duplicate": drop it
  * Message.Login.make({ user, password, resume: state.positions() })
  * ```
  *
@@ -66,7 +71,15 @@ export interface ResumeState {
    * history) are shown as `Next`; a `Said` without room is in `#lobby`.
    */
   readonly observeSaid: (said: Message.Said) => Observation
-  /** Sets where `room` stands (from `RoomJoined`, `Recovered` or `Unrecoverable`). */
+  /**
+   * Applies a message of the server: `Said` is observed (the answer says
+   * whether to show it); `RoomJoined` and `Unrecoverable` set where the room
+   * stands; `RoomLeft` forgets it; `Recovered` changes nothing (the replayed
+   * `Said`s that follow it advance the position one by one). Other messages:
+   * undefined.
+   */
+  readonly receive: (message: Message.Message) => Observation | undefined
+  /** Sets where `room` stands (what `RoomJoined` and `Unrecoverable` say). */
   readonly set: (room: string, position: History.Position) => void
   /** Forgets `room` (after `RoomLeft`). */
   readonly forget: (room: string) => void
@@ -95,20 +108,37 @@ export const unsafeMake = (): ResumeState => {
     held.offset = offset
     return missed === 0 ? next : { _tag: "Gap", missed }
   }
+  const observeSaid = (said: Message.Said): Observation =>
+    said.epoch === undefined || said.offset === undefined
+      ? next
+      : observe(said.room ?? Fields.defaultRoom, said.epoch, said.offset)
+  const set = (room: string, position: History.Position): void => {
+    const held = rooms.get(room)
+    if (held === undefined) rooms.set(room, { epoch: position.epoch, offset: position.offset })
+    else {
+      held.epoch = position.epoch
+      held.offset = position.offset
+    }
+  }
   return {
     observe,
-    observeSaid: (said) =>
-      said.epoch === undefined || said.offset === undefined
-        ? next
-        : observe(said.room ?? Fields.defaultRoom, said.epoch, said.offset),
-    set: (room, position) => {
-      const held = rooms.get(room)
-      if (held === undefined) rooms.set(room, { epoch: position.epoch, offset: position.offset })
-      else {
-        held.epoch = position.epoch
-        held.offset = position.offset
+    observeSaid,
+    receive: (message) => {
+      switch (message._tag) {
+        case "Said":
+          return observeSaid(message)
+        case "RoomJoined":
+        case "Unrecoverable":
+          set(message.room, message)
+          return undefined
+        case "RoomLeft":
+          rooms.delete(message.room)
+          return undefined
+        default:
+          return undefined
       }
     },
+    set,
     forget: (room) => {
       rooms.delete(room)
     },

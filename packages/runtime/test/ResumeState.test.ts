@@ -44,6 +44,24 @@ describe("ResumeState", () => {
     assert.strictEqual(state.observeSaid(said())._tag, "Next")
   })
 
+  it("receive: RoomJoined and Unrecoverable set the position, Recovered does not (its Saids do), RoomLeft forgets", () => {
+    const state = ResumeState.unsafeMake()
+    const said = (room: string, epoch: string, offset: number) =>
+      Message.Said.make({ from: "bob", text: "hi", at: 0, seq: 0, room, epoch, offset })
+    assert.isUndefined(state.receive(Message.RoomJoined.make({ room: "#a", epoch: "e", offset: 4 })))
+    assert.isUndefined(state.receive(Message.Recovered.make({ room: "#a", epoch: "e", offset: 6, replayed: 2 })))
+    assert.deepStrictEqual(state.get("#a"), { epoch: "e", offset: 4 })
+    assert.strictEqual(state.receive(said("#a", "e", 5))?._tag, "Next")
+    assert.strictEqual(state.receive(said("#a", "e", 6))?._tag, "Next")
+    assert.strictEqual(state.receive(said("#a", "e", 6))?._tag, "Duplicate")
+    state.receive(Message.Unrecoverable.make({ room: "#a", reason: "EpochChanged", epoch: "f", offset: 90 }))
+    assert.strictEqual(state.receive(said("#a", "f", 90))?._tag, "Duplicate")
+    assert.strictEqual(state.receive(said("#a", "f", 91))?._tag, "Next")
+    state.receive(Message.RoomLeft.make({ room: "#a" }))
+    assert.isUndefined(state.get("#a"))
+    assert.isUndefined(state.receive(Message.Ack.make({ id: 1 })))
+  })
+
   it("positions are bounded by what a Login may carry", () => {
     const state = ResumeState.unsafeMake()
     for (let i = 0; i < Message.maxResumePositions + 5; i++) state.set(`#r${i}`, { epoch: "e", offset: i })
