@@ -35,7 +35,7 @@ export * from "./Rooms.js"
  * The first message of a session. `resume` lists the rooms the client was in
  * with the last (epoch, offset) it saw in each: the server rejoins them and
  * answers each with `Recovered` (then the missed `Said`s, in order) or
- * `Unrecoverable`. Without `resume` the session starts in `#lobby`.
+ * `Unrecoverable`. Without `resume` (or with an empty one) the session starts in `#lobby`.
  *
  * @since 0.1.0
  * @category messages

@@ -8,7 +8,7 @@
  * - after `LoginResult` (status 0), for each resumed room: `Recovered`
  *   followed by exactly `replayed` `Said`s of that room in offset order, or
  *   `Unrecoverable`; live `Said`s of that room come only after them;
- * - without resume: `RoomJoined` for `#lobby`;
+ * - without resume (or an empty one): `RoomJoined` for `#lobby`;
  * - `Join` is answered by `RoomJoined` or `RoomRefused`, `Leave` by
  *   `RoomLeft` or `RoomRefused`, `Rooms` by `RoomList`.
  *

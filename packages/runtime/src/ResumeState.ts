@@ -85,7 +85,11 @@ export interface ResumeState {
   readonly forget: (room: string) => void
   /** Where `room` stands, if known. */
   readonly get: (room: string) => History.Position | undefined
-  /** The rooms with their positions, in the order first set, for `Login.resume` (at most `maxResumePositions`). */
+  /**
+   * The rooms with their positions, in the order first set, for
+   * `Login.resume` (at most `maxResumePositions`). Empty means "start in
+   * `#lobby`": a client that never learned a position joins afresh.
+   */
   readonly positions: () => ReadonlyArray<Fields.ResumePosition>
 }
 
