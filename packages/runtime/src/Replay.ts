@@ -13,7 +13,8 @@
  * Because emit and open happen in one step, no live entry can be sent between
  * the replay and the entries held behind it.
  *
- * If more live entries arrive than the gate holds, it drops them and
+ * If more live entries arrive than the gate holds (or they do not continue
+ * the recovery: a skipped delivery, a new epoch), it drops them and
  * `resume` recovers again from where the previous recovery ended (at most
  * `maxRounds` recoveries); after that the room is reported `TooOld`, never a
  * partial replay presented as complete.
@@ -149,8 +150,9 @@ export const unsafeMakeGate = (from: History.Position, options: Options = {}): G
 }
 
 /**
- * Recovers `room` from the gate's position, hands the outcome to `emit` and
- * opens the gate, in one synchronous step after the last recovery. Fails
+ * Recovers `room` from the position of `gate` (made by {@link unsafeMakeGate},
+ * resumed once), hands the outcome to `emit` and opens the gate, in one
+ * synchronous step after the last recovery. Fails
  * (gate still closed) if the history is unavailable: the caller removes the
  * gate and tells the session.
  *
@@ -165,6 +167,7 @@ export const resume = (
   options: Options = {}
 ): Effect.Effect<Outcome, History.HistoryUnavailable> => {
   const state = gate as GateState
+  if (gate.isOpen()) return Effect.dieMessage("Replay.resume: this gate was already resumed")
   const maxRounds = Math.max(1, options.maxRounds ?? 3)
   const replay: Array<History.Entry> = []
   const finish = (outcome: Outcome): Outcome => {
@@ -182,7 +185,9 @@ export const resume = (
     const live: Array<History.Entry> = []
     let offset = position.offset
     for (const { entry, epoch } of state.held) {
-      if (epoch !== position.epoch || entry.offset <= offset) continue
+      // The room's epoch changed after this recovery read it.
+      if (epoch !== position.epoch) return undefined
+      if (entry.offset <= offset) continue
       if (entry.offset !== offset + 1) return undefined
       live.push(entry)
       offset = entry.offset

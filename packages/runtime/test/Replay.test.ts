@@ -192,6 +192,36 @@ describe("Replay", () => {
       assert.deepStrictEqual(outcome.live, [])
     }))
 
+  it.effect("a room whose epoch changes during the resume is announced Unrecoverable in the new epoch", () =>
+    Effect.gen(function*() {
+      const history = yield* History.makeMemory()
+      const entry = (offset: number): History.Entry => ({ offset, at: 0, payload: `m${offset}` })
+      let calls = 0
+      const flushed: History.History["Type"] = {
+        ...history,
+        recover: (_room, from) =>
+          Effect.succeed<History.Recovery>(
+            calls++ === 0
+              ? { _tag: "Recovered", entries: [entry(from.offset + 1)], position: { epoch: "E", offset: from.offset + 1 } }
+              : { _tag: "Unrecoverable", reason: "EpochChanged", position: { epoch: "F", offset: 2 } }
+          )
+      }
+      const gate = Replay.unsafeMakeGate({ epoch: "E", offset: 4 })
+      gate.offer("F", entry(1))
+      gate.offer("F", entry(2))
+      gate.offer("F", entry(3))
+      const outcome = yield* Replay.resume(flushed, room, gate, () => {})
+      assert.strictEqual(calls, 2)
+      assert.strictEqual(outcome._tag === "Unrecoverable" && outcome.reason, "EpochChanged")
+      assert.deepStrictEqual(outcome.position, { epoch: "F", offset: 2 })
+      assert.deepStrictEqual(outcome.replay, [], "the replay of epoch E is not presented as complete")
+      assert.deepStrictEqual(outcome.live.map((e) => e.offset), [3])
+      assert.isFalse(gate.offer("F", entry(3)))
+      assert.isTrue(gate.offer("F", entry(4)))
+      const again = yield* Effect.exit(Replay.resume(flushed, room, gate, () => {}))
+      assert.strictEqual(again._tag, "Failure", "a gate is resumed once")
+    }))
+
   it.effect("a failing history fails resume and leaves the gate closed", () =>
     Effect.gen(function*() {
       const history = yield* History.makeMemory()
