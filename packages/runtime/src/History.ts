@@ -157,16 +157,22 @@ const epochAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
  * `Unrecoverable` / `EpochChanged` instead of a silent gap. A `Deliver` that
  * throws is logged and skipped; the others still get the entry.
  *
- * Room records (epoch and last offset, without entries once trimmed) are kept
- * for the life of the layer: the number of rooms is bounded by the server's
- * sessions times its rooms per session.
+ * At most `maxRooms` rooms are remembered (default {@link defaultMaxRooms}).
+ * A new room beyond that makes room by forgetting the oldest rooms that
+ * hold no entries (all trimmed) and have no subscriber; a client resuming a
+ * forgotten room is told `EpochChanged`, never given a silent gap.
  *
  * @since 0.2.0
  * @category layers
  */
-export const makeMemory = (limits?: Partial<Limits>): Effect.Effect<History["Type"]> =>
+export const makeMemory = (limits?: Partial<Limits> & { readonly maxRooms?: number }): Effect.Effect<History["Type"]> =>
   Effect.gen(function*() {
-    const bounds: Limits = { ...defaultLimits, ...limits }
+    const bounds: Limits = {
+      maxEntries: limits?.maxEntries ?? defaultLimits.maxEntries,
+      maxAgeMs: limits?.maxAgeMs ?? defaultLimits.maxAgeMs,
+      maxBytes: limits?.maxBytes ?? defaultLimits.maxBytes
+    }
+    const maxRooms = Math.max(1, limits?.maxRooms ?? defaultMaxRooms)
     const clock = yield* Effect.clock
     const random = yield* Effect.random
     let prefix = ""
@@ -174,9 +180,21 @@ export const makeMemory = (limits?: Partial<Limits>): Effect.Effect<History["Typ
     let roomCount = 0
     const logs = new Map<string, RoomLog>()
     const subscribers = new Map<string, Set<Deliver>>()
+    // Forgets idle rooms, oldest first, until one more fits (or none is idle:
+    // then every room has entries or subscribers, which their own bounds limit).
+    const makeRoom = () => {
+      const time = now()
+      for (const [room, log] of logs) {
+        if (logs.size < maxRooms) return
+        if (subscribers.has(room)) continue
+        log.trim(time)
+        if (log.size() === 0) logs.delete(room)
+      }
+    }
     const logOf = (room: string): RoomLog => {
       let log = logs.get(room)
       if (log === undefined) {
+        if (logs.size >= maxRooms) makeRoom()
         log = new RoomLog(`${prefix}${(roomCount++).toString(36)}`, bounds)
         logs.set(room, log)
       }
@@ -232,9 +250,18 @@ export const makeMemory = (limits?: Partial<Limits>): Effect.Effect<History["Typ
   })
 
 /**
+ * Rooms an in-memory history remembers at most.
+ *
+ * @since 0.2.0
+ * @category defaults
+ */
+export const defaultMaxRooms = 100_000
+
+/**
  * {@link makeMemory} as a layer: the embedded default of a single server.
  *
  * @since 0.2.0
  * @category layers
  */
-export const layerMemory = (limits?: Partial<Limits>): Layer.Layer<History> => Layer.effect(History, makeMemory(limits))
+export const layerMemory = (limits?: Partial<Limits> & { readonly maxRooms?: number }): Layer.Layer<History> =>
+  Layer.effect(History, makeMemory(limits))

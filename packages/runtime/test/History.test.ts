@@ -118,6 +118,26 @@ describe("History.layerMemory", () => {
       assert.strictEqual(((yield* history.recover("#a", { epoch, offset: 4_989 })) as any).reason, "TooOld")
     }))
 
+  it.scoped("at most maxRooms rooms: idle rooms (no entries, no subscriber) are forgotten first, and announced as EpochChanged", () =>
+    Effect.gen(function*() {
+      const history = yield* History.makeMemory({ maxRooms: 3, maxAgeMs: 1_000 })
+      const busy = yield* history.publish("#busy", () => "kept") // holds an entry
+      yield* history.subscribe("#watched", () => {})
+      const watched = yield* history.position("#watched") // a subscriber
+      const idle = yield* history.position("#idle") // nothing
+      yield* history.position("#new") // forgets #idle only
+      assert.deepStrictEqual(yield* history.position("#busy"), busy)
+      assert.deepStrictEqual(yield* history.position("#watched"), watched)
+      const forgotten = yield* history.recover("#idle", idle)
+      assert.strictEqual(forgotten._tag === "Unrecoverable" && forgotten.reason, "EpochChanged")
+      // Once its entries have aged out, #busy is idle too.
+      yield* TestClock.adjust("2 seconds")
+      yield* history.position("#newer")
+      const after = yield* history.recover("#busy", busy)
+      assert.strictEqual(after._tag === "Unrecoverable" && after.reason, "EpochChanged")
+      assert.deepStrictEqual((yield* history.recover("#watched", watched))._tag, "Recovered")
+    }))
+
   it.scoped("subscribers get every entry synchronously inside publish, in order, until their scope closes", () =>
     Effect.gen(function*() {
       const history = yield* History.makeMemory()

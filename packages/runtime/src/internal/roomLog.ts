@@ -31,6 +31,11 @@ export class RoomLog {
     return { epoch: this.epoch, offset: this.last }
   }
 
+  /** How many entries are held. */
+  size(): number {
+    return this.entries.length - this.head
+  }
+
   /** Entries held now (oldest first). For tests and metrics. */
   held(): ReadonlyArray<History.Entry> {
     return this.entries.slice(this.head)
