@@ -157,7 +157,7 @@ export const unsafeMakeGate = (from: History.Position, options: Options = {}): G
  * gate and tells the session.
  *
  * @since 0.2.0
- * @category constructors
+ * @category resuming
  */
 export const resume = (
   history: History.History["Type"],
