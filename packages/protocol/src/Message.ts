@@ -3,174 +3,48 @@
  * {@link Message} is their union. Field limits live in the Schemas, so a
  * message that decodes is a message a handler can trust.
  *
+ * The fields (and their limits) are in `Fields`, the messages of rooms and
+ * resume in `Rooms`; this module re-exports both, so `Message.X` names every
+ * Schema of the protocol. `README.md` of this package describes the messages,
+ * their order and their guarantees.
+ *
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import {
+  Epoch,
+  Json,
+  LoginStatus,
+  Millis,
+  Offset,
+  Password,
+  Reason,
+  ResumePosition,
+  RoomName,
+  Text,
+  U32,
+  UserName,
+  maxResumePositions
+} from "./Fields.js"
+import * as Rooms from "./Rooms.js"
+
+export * from "./Fields.js"
+export * from "./Rooms.js"
 
 /**
- * User names: 1 to 32 characters, no control characters.
+ * The first message of a session. `resume` lists the rooms the client was in
+ * with the last (epoch, offset) it saw in each: the server rejoins them and
+ * answers each with `Recovered` (then the missed `Said`s, in order) or
+ * `Unrecoverable`. Without `resume` (or with an empty one) the session starts in `#lobby`.
  *
- * @since 0.1.0
- * @category fields
- */
-export const UserName = Schema.String.pipe(
-  Schema.minLength(1),
-  Schema.maxLength(32),
-  Schema.pattern(/^[^\u0000-\u001f\u007f]+$/),
-  Schema.annotations({ identifier: "UserName" })
-)
-
-/**
- * Passwords: 1 to 128 characters.
- *
- * @since 0.1.0
- * @category fields
- */
-export const Password = Schema.String.pipe(
-  Schema.minLength(1),
-  Schema.maxLength(128),
-  Schema.annotations({ identifier: "Password" })
-)
-
-/**
- * Chat text: up to 16 KiB (16,384 UTF-16 code units).
- *
- * @since 0.1.0
- * @category fields
- */
-export const Text = Schema.String.pipe(Schema.maxLength(16 * 1024), Schema.annotations({ identifier: "Text" }))
-
-/**
- * Short human-readable reasons: up to 256 characters.
- *
- * @since 0.1.0
- * @category fields
- */
-export const Reason = Schema.String.pipe(Schema.maxLength(256), Schema.annotations({ identifier: "Reason" }))
-
-/**
- * Correlation ids and sequence numbers: unsigned 32-bit integers.
- *
- * @since 0.1.0
- * @category fields
- */
-export const U32: Schema.Schema<number> = Schema.declare(
-  (u: unknown): u is number => typeof u === "number" && Number.isInteger(u) && u >= 0 && u <= 0xffff_ffff,
-  {
-    identifier: "U32",
-    description: "an unsigned 32-bit integer",
-    arbitrary: () => (fc) => fc.integer({ min: 0, max: 0xffff_ffff }),
-    jsonSchema: { type: "integer", minimum: 0, maximum: 0xffff_ffff }
-  }
-)
-
-/**
- * Unix time in milliseconds.
- *
- * @since 0.1.0
- * @category fields
- */
-export const Millis = Schema.Int.pipe(
-  Schema.between(0, Number.MAX_SAFE_INTEGER),
-  Schema.annotations({ identifier: "Millis" })
-)
-
-/**
- * A JSON value: what request and response bodies may carry (finite numbers,
- * strings, booleans, null, arrays and plain objects of those), nested at
- * most {@link maxJsonDepth} deep.
- *
- * @since 0.1.0
- * @category fields
- */
-export type Json = string | number | boolean | null | ReadonlyArray<Json> | { readonly [key: string]: Json }
-
-/**
- * How deep a {@link Json} value may nest. A hostile body of 100,000 nested
- * arrays parses fine but would overflow the stack of any recursive check.
- *
- * @since 0.1.0
- * @category fields
- */
-export const maxJsonDepth = 64
-
-const isJson = (u: unknown, depth: number): u is Json => {
-  switch (typeof u) {
-    case "string":
-    case "boolean":
-      return true
-    case "number":
-      return Number.isFinite(u)
-    case "object": {
-      if (u === null) return true
-      if (depth >= maxJsonDepth) return false
-      if (Array.isArray(u)) {
-        for (let i = 0; i < u.length; i++) if (!isJson(u[i], depth + 1)) return false
-        return true
-      }
-      const proto = Object.getPrototypeOf(u)
-      if (proto !== Object.prototype && proto !== null) return false
-      for (const key in u) {
-        if (!isJson((u as Record<string, unknown>)[key], depth + 1)) return false
-      }
-      return true
-    }
-    default:
-      return false
-  }
-}
-
-/**
- * One declared predicate rather than a recursive `Schema.Union`: the same
- * values pass (plus the depth limit, and only plain objects), at a fraction
- * of the cost on every request and response, and no stack overflow on
- * hostile nesting.
- *
- * @since 0.1.0
- * @category fields
- */
-export const Json: Schema.Schema<Json> = Schema.declare((u: unknown): u is Json => isJson(u, 0), {
-  identifier: "Json",
-  description: `a JSON value nested at most ${maxJsonDepth} deep`,
-  // Not the value itself: a body can be 16 KiB, or nested too deep to print.
-  message: () => `Expected a JSON value (finite numbers, strings, booleans, null, arrays, plain objects) nested at most ${maxJsonDepth} deep`,
-  // JSON cannot carry -0 or a "__proto__" key faithfully: keep them out of
-  // generated bodies so round-trip properties test what the wire can say.
-  arbitrary: () => (fc) => fc.jsonValue({ maxDepth: 3, noUnicodeString: false }).filter(noUnfaithfulJson) as any,
-  jsonSchema: {}
-})
-
-const noUnfaithfulJson = (value: unknown): boolean => {
-  if (typeof value === "number") return !Object.is(value, -0)
-  if (Array.isArray(value)) return value.every(noUnfaithfulJson)
-  if (value !== null && typeof value === "object") {
-    return Object.keys(value).every((key) => key !== "__proto__") &&
-      Object.values(value).every(noUnfaithfulJson)
-  }
-  return true
-}
-
-/**
- * Login status codes, shared with the classic protocol: 0 session active,
- * 5 invalid credentials (or the first message was not a login), 100 user
- * already connected.
- *
- * @since 0.1.0
- * @category fields
- */
-export const LoginStatus = Schema.Literal(0, 5, 100)
-
-/**
- * @since 0.1.0
- * @category fields
- */
-export type LoginStatus = typeof LoginStatus.Type
-
-/**
  * @since 0.1.0
  * @category messages
  */
-export const Login = Schema.TaggedStruct("Login", { user: UserName, password: Password })
+export const Login = Schema.TaggedStruct("Login", {
+  user: UserName,
+  password: Password,
+  resume: Schema.optionalWith(Schema.Array(ResumePosition).pipe(Schema.maxItems(maxResumePositions)), { exact: true })
+})
 /**
  * @since 0.1.0
  * @category messages
@@ -256,13 +130,19 @@ export const RequestFailed = Schema.TaggedStruct("RequestFailed", {
 export type RequestFailed = typeof RequestFailed.Type
 
 /**
- * A chat line from a client; the server answers {@link Ack} with the same
- * `id` once it has accepted it.
+ * A chat line from a client to `room` (default `#lobby`); the server answers
+ * {@link Ack} with the same `id` once the line is durable, or
+ * `SayRefused`. A client resending a line after a reconnect keeps its `id`:
+ * the server acknowledges a repeat without broadcasting it again.
  *
  * @since 0.1.0
  * @category messages
  */
-export const Say = Schema.TaggedStruct("Say", { id: U32, text: Text })
+export const Say = Schema.TaggedStruct("Say", {
+  id: U32,
+  text: Text,
+  room: Schema.optionalWith(RoomName, { exact: true })
+})
 /**
  * @since 0.1.0
  * @category messages
@@ -270,12 +150,19 @@ export const Say = Schema.TaggedStruct("Say", { id: U32, text: Text })
 export type Say = typeof Say.Type
 
 /**
- * The server has accepted the {@link Say} with this `id`.
+ * The server has accepted the {@link Say} with this `id`: the line is in its
+ * room's history (durable as far as the server's history promises) at
+ * (`room`, `epoch`, `offset`) when those are given.
  *
  * @since 0.1.0
  * @category messages
  */
-export const Ack = Schema.TaggedStruct("Ack", { id: U32 })
+export const Ack = Schema.TaggedStruct("Ack", {
+  id: U32,
+  room: Schema.optionalWith(RoomName, { exact: true }),
+  epoch: Schema.optionalWith(Epoch, { exact: true }),
+  offset: Schema.optionalWith(Offset, { exact: true })
+})
 /**
  * @since 0.1.0
  * @category messages
@@ -283,12 +170,24 @@ export const Ack = Schema.TaggedStruct("Ack", { id: U32 })
 export type Ack = typeof Ack.Type
 
 /**
- * A chat line delivered to the other sessions.
+ * A chat line delivered to the members of its room, at (`epoch`, `offset`)
+ * of that room's history: offsets grow by one per line within an epoch, so a
+ * client shows a line only if its offset is after the last it saw there.
+ * Without `room` the line is in `#lobby`; without `epoch` / `offset` it is
+ * not numbered (a server without history).
  *
  * @since 0.1.0
  * @category messages
  */
-export const Said = Schema.TaggedStruct("Said", { from: UserName, text: Text, at: Millis, seq: U32 })
+export const Said = Schema.TaggedStruct("Said", {
+  from: UserName,
+  text: Text,
+  at: Millis,
+  seq: U32,
+  room: Schema.optionalWith(RoomName, { exact: true }),
+  epoch: Schema.optionalWith(Epoch, { exact: true }),
+  offset: Schema.optionalWith(Offset, { exact: true })
+})
 /**
  * @since 0.1.0
  * @category messages
@@ -296,10 +195,12 @@ export const Said = Schema.TaggedStruct("Said", { from: UserName, text: Text, at
 export type Said = typeof Said.Type
 
 /**
+ * `user` joined `room` (default `#lobby`); sent to the room's other members.
+ *
  * @since 0.1.0
  * @category messages
  */
-export const Joined = Schema.TaggedStruct("Joined", { user: UserName })
+export const Joined = Schema.TaggedStruct("Joined", { user: UserName, room: Schema.optionalWith(RoomName, { exact: true }) })
 /**
  * @since 0.1.0
  * @category messages
@@ -307,10 +208,16 @@ export const Joined = Schema.TaggedStruct("Joined", { user: UserName })
 export type Joined = typeof Joined.Type
 
 /**
+ * `user` left `room` (default `#lobby`); sent to the room's other members.
+ *
  * @since 0.1.0
  * @category messages
  */
-export const Left = Schema.TaggedStruct("Left", { user: UserName, reason: Reason })
+export const Left = Schema.TaggedStruct("Left", {
+  user: UserName,
+  reason: Reason,
+  room: Schema.optionalWith(RoomName, { exact: true })
+})
 /**
  * @since 0.1.0
  * @category messages
@@ -318,10 +225,12 @@ export const Left = Schema.TaggedStruct("Left", { user: UserName, reason: Reason
 export type Left = typeof Left.Type
 
 /**
+ * Who is in `room` (default `#lobby`)? Answered by {@link Present}.
+ *
  * @since 0.1.0
  * @category messages
  */
-export const Who = Schema.TaggedStruct("Who", {})
+export const Who = Schema.TaggedStruct("Who", { room: Schema.optionalWith(RoomName, { exact: true }) })
 /**
  * @since 0.1.0
  * @category messages
@@ -329,11 +238,14 @@ export const Who = Schema.TaggedStruct("Who", {})
 export type Who = typeof Who.Type
 
 /**
+ * The members of `room` (default `#lobby`), sorted.
+ *
  * @since 0.1.0
  * @category messages
  */
 export const Present = Schema.TaggedStruct("Present", {
-  users: Schema.Array(UserName).pipe(Schema.maxItems(100_000))
+  users: Schema.Array(UserName).pipe(Schema.maxItems(100_000)),
+  room: Schema.optionalWith(RoomName, { exact: true })
 })
 /**
  * @since 0.1.0
@@ -393,7 +305,17 @@ export const Message = Schema.Union(
   Who,
   Present,
   Bye,
-  Failure
+  Failure,
+  Rooms.Join,
+  Rooms.Leave,
+  Rooms.Rooms,
+  Rooms.RoomList,
+  Rooms.RoomJoined,
+  Rooms.RoomLeft,
+  Rooms.RoomRefused,
+  Rooms.Recovered,
+  Rooms.Unrecoverable,
+  Rooms.SayRefused
 )
 
 /**

@@ -54,6 +54,12 @@ describe("Tether codecs", () => {
   // The codec decodes a tagged union by the member its _tag names; it must
   // agree with the union's own decoding on anything, valid or not.
   const unionDecode = Schema.decodeUnknownEither(Message.Message)
+  const roomLike = FastCheck.oneof(
+    FastCheck.stringMatching(/^#[a-z0-9_-]{1,32}$/),
+    FastCheck.constantFrom("#lobby", "lobby", "#", "#Lobby", `#${"a".repeat(33)}`),
+    FastCheck.string({ maxLength: 40 })
+  )
+  const offsetLike = FastCheck.oneof(FastCheck.nat(), FastCheck.integer(), FastCheck.double(), FastCheck.constant(2 ** 53))
   const messageLike = FastCheck.record({
     _tag: FastCheck.constantFrom(...Codec.tagsOf(Message.Message), "Nope"),
     id: FastCheck.oneof(FastCheck.nat(), FastCheck.integer(), FastCheck.string()),
@@ -62,7 +68,20 @@ describe("Tether codecs", () => {
     user: FastCheck.string({ maxLength: 40 }),
     password: FastCheck.string({ maxLength: 4 }),
     text: FastCheck.string(),
-    status: FastCheck.constantFrom(0, 5, 100, 7)
+    status: FastCheck.constantFrom(0, 5, 100, 7),
+    room: roomLike,
+    rooms: FastCheck.array(roomLike, { maxLength: 34 }),
+    epoch: FastCheck.oneof(FastCheck.stringMatching(/^[A-Za-z0-9_-]{1,64}$/), FastCheck.string({ maxLength: 66 })),
+    offset: offsetLike,
+    replayed: offsetLike,
+    reason: FastCheck.constantFrom("EpochChanged", "TooOld", "Gone", "bye"),
+    code: FastCheck.constantFrom("Unavailable", "RateLimited", "NotMember", "TooManyRooms", "Other"),
+    resume: FastCheck.array(
+      FastCheck.record({ room: roomLike, epoch: FastCheck.constantFrom("e1", "", "a b"), offset: offsetLike, x: FastCheck.nat() }, {
+        requiredKeys: []
+      }),
+      { maxLength: 34 }
+    )
   }, { requiredKeys: ["_tag"] })
   it.prop("decoding by tag agrees with the union: same message, or InvalidMessage with the union's error", [messageLike], ([value]) => {
     const decoded = Codec.json(Message.Message).decode(text(JSON.stringify(value)))

@@ -19,8 +19,10 @@
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import { RoomLog } from "./internal/roomLog.js"
 
 /**
  * One published line of a room: its offset within the room's epoch, when it
@@ -140,3 +142,126 @@ export class History extends Context.Tag("@tether/runtime/History")<History, {
    */
   readonly subscribe: (room: string, deliver: Deliver) => Effect.Effect<void, HistoryUnavailable, Scope.Scope>
 }>() {}
+
+const epochAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+
+/**
+ * The in-memory history: each room's entries in this process, bounded by
+ * `limits` (count, age read from `Clock`, payload size; entries leave oldest
+ * first), delivered synchronously to this process's subscribers inside
+ * `publish`, in offset order.
+ *
+ * Epochs are drawn at random when the layer is built (one per room, sharing
+ * a random 12-character prefix), so the rooms of a restarted server have new
+ * epochs and a client resuming from before the restart gets
+ * `Unrecoverable` / `EpochChanged` instead of a silent gap. A `Deliver` that
+ * throws is logged and skipped; the others still get the entry.
+ *
+ * At most `maxRooms` rooms are remembered (default {@link defaultMaxRooms}).
+ * A new room beyond that makes room by forgetting the oldest rooms that
+ * hold no entries (all trimmed) and have no subscriber; a client resuming a
+ * forgotten room is told `EpochChanged`, never given a silent gap.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const makeMemory = (limits?: Partial<Limits> & { readonly maxRooms?: number }): Effect.Effect<History["Type"]> =>
+  Effect.gen(function*() {
+    const bounds: Limits = {
+      maxEntries: limits?.maxEntries ?? defaultLimits.maxEntries,
+      maxAgeMs: limits?.maxAgeMs ?? defaultLimits.maxAgeMs,
+      maxBytes: limits?.maxBytes ?? defaultLimits.maxBytes
+    }
+    const maxRooms = Math.max(1, limits?.maxRooms ?? defaultMaxRooms)
+    const clock = yield* Effect.clock
+    const random = yield* Effect.random
+    let prefix = ""
+    for (let i = 0; i < 12; i++) prefix += epochAlphabet[yield* random.nextIntBetween(0, epochAlphabet.length)]
+    let roomCount = 0
+    const logs = new Map<string, RoomLog>()
+    const subscribers = new Map<string, Set<Deliver>>()
+    // Forgets idle rooms, oldest first, until one more fits (or none is idle:
+    // then every room has entries or subscribers, which their own bounds limit).
+    const makeRoom = () => {
+      const time = now()
+      for (const [room, log] of logs) {
+        if (logs.size < maxRooms) return
+        if (subscribers.has(room)) continue
+        log.trim(time)
+        if (log.size() === 0) logs.delete(room)
+      }
+    }
+    const logOf = (room: string): RoomLog => {
+      let log = logs.get(room)
+      if (log === undefined) {
+        if (logs.size >= maxRooms) makeRoom()
+        log = new RoomLog(`${prefix}${(roomCount++).toString(36)}`, bounds)
+        logs.set(room, log)
+      }
+      return log
+    }
+    const now = () => clock.unsafeCurrentTimeMillis()
+    return History.of({
+      publish: (room, render) =>
+        Effect.suspend(() => {
+          const log = logOf(room)
+          const entry = log.append(now(), render)
+          const deliverTo = subscribers.get(room)
+          let failures: Array<unknown> | undefined
+          if (deliverTo !== undefined) {
+            for (const deliver of deliverTo) {
+              try {
+                deliver(room, log.epoch, entry)
+              } catch (error) {
+                ;(failures ??= []).push(error)
+              }
+            }
+          }
+          const position: Position = { epoch: log.epoch, offset: entry.offset }
+          return failures === undefined
+            ? Effect.succeed(position)
+            : Effect.as(
+              Effect.logError(`History: ${failures.length} subscriber(s) of ${room.slice(0, 64)} threw`, failures[0]),
+              position
+            )
+        }),
+      position: (room) => Effect.sync(() => logOf(room).position()),
+      recover: (room, from) => Effect.sync(() => logOf(room).recover(from, now())),
+      subscribe: (room, deliver) =>
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            // A fresh function per subscription, so subscribing the same
+            // callback twice gives two deliveries and two releases.
+            const entry: Deliver = (r, e, x) => deliver(r, e, x)
+            let set = subscribers.get(room)
+            if (set === undefined) subscribers.set(room, set = new Set())
+            set.add(entry)
+            return entry
+          }),
+          (entry) =>
+            Effect.sync(() => {
+              const set = subscribers.get(room)
+              if (set === undefined) return
+              set.delete(entry)
+              if (set.size === 0) subscribers.delete(room)
+            })
+        ).pipe(Effect.asVoid)
+    })
+  })
+
+/**
+ * Rooms an in-memory history remembers at most.
+ *
+ * @since 0.2.0
+ * @category defaults
+ */
+export const defaultMaxRooms = 100_000
+
+/**
+ * {@link makeMemory} as a layer: the embedded default of a single server.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerMemory = (limits?: Partial<Limits> & { readonly maxRooms?: number }): Layer.Layer<History> =>
+  Layer.effect(History, makeMemory(limits))

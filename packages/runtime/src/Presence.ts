@@ -12,7 +12,8 @@
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 
 /**
@@ -59,3 +60,60 @@ export class Presence extends Context.Tag("@tether/runtime/Presence")<Presence, 
     onLost: (room: string, user: string) => Effect.Effect<void>
   ) => Effect.Effect<void, never, Scope.Scope>
 }>() {}
+
+/**
+ * The in-memory presence of a single server: names claimed per session id,
+ * members per room (a room with no members is forgotten). Nobody is ever
+ * `lost` in memory: a session that ends releases its name and leaves its
+ * rooms itself.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const makeMemory: Effect.Effect<Presence["Type"]> = Effect.sync(() => {
+  const holders = new Map<string, string>()
+  const rooms = new Map<string, Set<string>>()
+  return Presence.of({
+    claim: (user, session) =>
+      Effect.sync(() => {
+        const holder = holders.get(user)
+        if (holder !== undefined && holder !== session) return false
+        holders.set(user, session)
+        return true
+      }),
+    release: (user, session) =>
+      Effect.sync(() => {
+        if (holders.get(user) === session) holders.delete(user)
+      }),
+    join: (room, user) =>
+      Effect.sync(() => {
+        let members = rooms.get(room)
+        if (members === undefined) rooms.set(room, members = new Set())
+        members.add(user)
+      }),
+    leave: (room, user) =>
+      Effect.sync(() => {
+        const members = rooms.get(room)
+        if (members === undefined) return
+        members.delete(user)
+        if (members.size === 0) rooms.delete(room)
+      }),
+    members: (room, options) =>
+      Effect.sync(() => {
+        const members = rooms.get(room)
+        if (members === undefined) return []
+        const sorted = Array.from(members).sort()
+        const limit = options?.limit
+        return limit === undefined ? sorted : sorted.slice(0, Math.max(0, limit))
+      }),
+    lost: () => Effect.void
+  })
+})
+
+/**
+ * {@link makeMemory} as a layer.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<Presence> = Layer.effect(Presence, makeMemory)
