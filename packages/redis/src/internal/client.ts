@@ -1,0 +1,163 @@
+/** @internal */
+import { createClient, ErrorReply, TimeoutError } from "@redis/client"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as MetricLabel from "effect/MetricLabel"
+import type * as Scope from "effect/Scope"
+import type * as Redis from "../Redis.js"
+import { defaultOptions, RedisError } from "../Redis.js"
+import * as RedisMetrics from "../RedisMetrics.js"
+import type * as Script from "../Script.js"
+
+type Role = "command" | "pubsub" | "blocking"
+
+const tagged = {
+  command: [MetricLabel.make("connection", "command")],
+  pubsub: [MetricLabel.make("connection", "pubsub")],
+  blocking: [MetricLabel.make("connection", "blocking")]
+} as const
+
+const reasonTags = {
+  Unavailable: [MetricLabel.make("reason", "Unavailable")],
+  Timeout: [MetricLabel.make("reason", "Timeout")],
+  ErrorReply: [MetricLabel.make("reason", "ErrorReply")]
+} as const
+
+const millis = (input: Duration.DurationInput): number => Duration.toMillis(Duration.decode(input))
+
+/** @internal */
+export const toRedisError = (command: string, cause: unknown): RedisError => {
+  const reason = cause instanceof ErrorReply ? "ErrorReply" : cause instanceof TimeoutError ? "Timeout" : "Unavailable"
+  RedisMetrics.errors.unsafeUpdate(1, reasonTags[reason])
+  return new RedisError({ reason, command, cause })
+}
+
+const openClient = (options: Redis.Options, role: Role) => {
+  const base = millis(options.reconnectBase ?? defaultOptions.reconnectBase)
+  const max = millis(options.reconnectMax ?? defaultOptions.reconnectMax)
+  const connectTimeout = millis(options.connectTimeout ?? defaultOptions.connectTimeout)
+  return Effect.acquireRelease(
+    Effect.sync(() => {
+      const client = createClient({
+        url: options.url,
+        RESP: 2,
+        name: `${options.name ?? defaultOptions.name}:${role}`,
+        disableOfflineQueue: true,
+        socket: {
+          connectTimeout,
+          // Exponential backoff with jitter, forever: the service heals by itself.
+          reconnectStrategy: (retries) => Math.min(base * 2 ** Math.min(retries, 20), max) * (0.5 + Math.random() / 2)
+        }
+      })
+      let ready = false
+      // node-redis emits 'error' for every lost connection; without a listener Node would throw.
+      client.on("error", () => {
+        if (ready) {
+          ready = false
+          RedisMetrics.disconnects.unsafeUpdate(1, tagged[role])
+        }
+      })
+      client.on("ready", () => {
+        ready = true
+      })
+      return client
+    }),
+    (client) => Effect.sync(() => client.destroy())
+  ).pipe(
+    Effect.tap((client) =>
+      Effect.tryPromise({
+        try: () => client.connect(),
+        catch: (cause) => toRedisError("CONNECT", cause)
+      }).pipe(
+        Effect.timeoutFail({
+          duration: connectTimeout,
+          onTimeout: () => new RedisError({ reason: "Unavailable", command: "CONNECT", cause: new Error("connect timeout") })
+        })
+      )
+    )
+  )
+}
+
+type Client = Effect.Effect.Success<ReturnType<typeof openClient>>
+
+/** @internal */
+export const make = (options: Redis.Options): Effect.Effect<Redis.Service, RedisError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const commandTimeout = millis(options.commandTimeout ?? defaultOptions.commandTimeout)
+    const commands = yield* openClient(options, "command")
+    const pubsub = yield* openClient(options, "pubsub")
+    const blockingClient = yield* openClient(options, "blocking")
+    const blockingLock = yield* Effect.makeSemaphore(1)
+
+    const send = (client: Client, role: Role, args: ReadonlyArray<string>, timeout: number) =>
+      Effect.tryPromise({
+        try: (signal) => {
+          RedisMetrics.roundTrips.unsafeUpdate(1, tagged[role])
+          return client.sendCommand(args, { timeout, abortSignal: signal }) as Promise<Redis.Reply>
+        },
+        catch: (cause) => toRedisError(args[0] ?? "", cause)
+      })
+
+    const command = (args: ReadonlyArray<string>) => send(commands, "command", args, commandTimeout)
+
+    const evalScript = (script: Script.Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>) =>
+      command(["EVALSHA", script.sha, String(keys.length), ...keys, ...args]).pipe(
+        Effect.catchIf(
+          (error) => error.reason === "ErrorReply" && String((error.cause as Error).message).startsWith("NOSCRIPT"),
+          () => command(["EVAL", script.lua, String(keys.length), ...keys, ...args])
+        )
+      )
+
+    const blocking = (args: ReadonlyArray<string>, block: Duration.DurationInput) =>
+      blockingLock.withPermits(1)(send(blockingClient, "blocking", args, commandTimeout + millis(block)))
+
+    const subscribe = (channel: string, onMessage: (message: string) => void) =>
+      Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => {
+            RedisMetrics.roundTrips.unsafeUpdate(1, tagged.pubsub)
+            return pubsub.subscribe(channel, onMessage)
+          },
+          catch: (cause) => toRedisError("SUBSCRIBE", cause)
+        }).pipe(
+          Effect.timeoutFail({
+            duration: commandTimeout,
+            onTimeout: () => new RedisError({ reason: "Timeout", command: "SUBSCRIBE" })
+          }),
+          Effect.onError(() => Effect.sync(() => void pubsub.unsubscribe(channel, onMessage).catch(() => undefined)))
+        ),
+        () =>
+          Effect.sync(() => {
+            RedisMetrics.roundTrips.unsafeUpdate(1, tagged.pubsub)
+            // The listener leaves node-redis's table at once; the UNSUBSCRIBE
+            // reply (or its failure while Redis is down) is not waited for.
+            pubsub.unsubscribe(channel, onMessage).catch(() => undefined)
+          })
+      ).pipe(Effect.asVoid)
+
+    const onReconnect = (f: () => void) => {
+      let lost = false
+      const onError = () => {
+        lost = true
+      }
+      const onReady = () => {
+        if (lost) {
+          lost = false
+          f()
+        }
+      }
+      return Effect.acquireRelease(
+        Effect.sync(() => {
+          pubsub.on("error", onError)
+          pubsub.on("ready", onReady)
+        }),
+        () =>
+          Effect.sync(() => {
+            pubsub.off("error", onError)
+            pubsub.off("ready", onReady)
+          })
+      )
+    }
+
+    return { command, eval: evalScript, blocking, subscribe, onReconnect } satisfies Redis.Service
+  })
