@@ -11,6 +11,8 @@ import type * as Script from "../Script.js"
 
 type Role = "command" | "pubsub" | "blocking"
 
+const maxQueued = 100_000
+
 const tagged = {
   command: [MetricLabel.make("connection", "command")],
   pubsub: [MetricLabel.make("connection", "pubsub")],
@@ -43,6 +45,10 @@ const openClient = (options: Redis.Options, role: Role) => {
         RESP: 2,
         name: `${options.name ?? defaultOptions.name}:${role}`,
         disableOfflineQueue: true,
+        // Commands sent to a Redis that stopped answering wait for its reply
+        // (or the socket's death) in node-redis's queue: bound it.
+        commandsQueueMaxLength: maxQueued,
+        commandOptions: { timeout: 0 },
         socket: {
           connectTimeout,
           // Exponential backoff with jitter, forever: the service heals by itself.
@@ -89,14 +95,21 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
     const blockingClient = yield* openClient(options, "blocking")
     const blockingLock = yield* Effect.makeSemaphore(1)
 
+    // node-redis times out only commands not yet written, so the timeout is
+    // Effect's; interrupting aborts a command still waiting to be written.
     const send = (client: Client, role: Role, args: ReadonlyArray<string>, timeout: number) =>
       Effect.tryPromise({
         try: (signal) => {
           RedisMetrics.roundTrips.unsafeUpdate(1, tagged[role])
-          return client.sendCommand(args, { timeout, abortSignal: signal }) as Promise<Redis.Reply>
+          return client.sendCommand(args, { abortSignal: signal }) as Promise<Redis.Reply>
         },
         catch: (cause) => toRedisError(args[0] ?? "", cause)
-      })
+      }).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => toRedisError(args[0] ?? "", new TimeoutError())
+        })
+      )
 
     const command = (args: ReadonlyArray<string>) => send(commands, "command", args, commandTimeout)
 
