@@ -1,6 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Schedule from "effect/Schedule"
+import * as Redis from "@tether/redis/Redis"
+import * as RedisHistory from "@tether/redis/RedisHistory"
 import * as Fixtures from "./fixtures/redis.js"
 import { historyNode, line, recorder } from "./fixtures/nodes.js"
 
@@ -119,26 +123,42 @@ describe("RedisHistory", () => {
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 
-  it.live("subscribe delivers from now on; the last scope to close unsubscribes the node", () => {
+  it.live("subscribe delivers from now on; one channel per room per node; the last scope to close unsubscribes", () => {
     const prefix = Fixtures.prefix()
     return Effect.gen(function*() {
-      const a = yield* historyNode({ prefix })
+      const redis = yield* Redis.make(Fixtures.options())
+      const channel = RedisHistory.keys(prefix, "r").channel
+      const subscribers = Effect.map(redis.command(["PUBSUB", "NUMSUB", channel]), (reply) => (reply as Array<number>)[1])
       const b = yield* historyNode({ prefix })
       yield* b.publish("r", line("before"))
+      assert.strictEqual(yield* subscribers, 0)
       const one = recorder()
       const two = recorder()
-      yield* a.subscribe("r", one.deliver)
-      const inner = yield* Effect.scoped(Effect.gen(function*() {
-        yield* a.subscribe("r", two.deliver)
-        yield* b.publish("r", line("both"))
-        yield* Fixtures.eventually(() => two.seen.length === 1)
-        return two.seen.length
-      }))
-      assert.strictEqual(inner, 1)
-      yield* b.publish("r", line("only one"))
-      yield* Fixtures.eventually(() => one.seen.length === 2)
+      const a = yield* historyNode({ prefix })
+      yield* Effect.gen(function*() {
+        yield* a.subscribe("r", one.deliver)
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* a.subscribe("r", two.deliver)
+          assert.strictEqual(yield* subscribers, 1)
+          yield* b.publish("r", line("both"))
+          yield* Fixtures.eventually(() => two.seen.length === 1)
+        }))
+        yield* b.publish("r", line("only one"))
+        yield* Fixtures.eventually(() => one.seen.length === 2)
+        assert.strictEqual(yield* subscribers, 1)
+      }).pipe(Effect.scoped)
       assert.deepStrictEqual(offsets(one.seen), [2, 3])
       assert.deepStrictEqual(offsets(two.seen), [2])
+      // The node is up but its last subscriber is gone: it left the channel.
+      const left = yield* subscribers.pipe(
+        Effect.filterOrFail((count) => count === 0),
+        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("2 seconds"))),
+        Effect.either
+      )
+      assert(Either.isRight(left))
+      yield* b.publish("r", line("nobody here"))
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(one.seen.length, 2)
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 })
