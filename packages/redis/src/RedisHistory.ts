@@ -30,6 +30,7 @@ import * as Feeds from "./internal/feeds.js"
 import * as Scripts from "./internal/historyScripts.js"
 import * as Template from "./internal/template.js"
 import * as Redis from "./Redis.js"
+import type * as Script from "./Script.js"
 
 /**
  * @since 0.2.0
@@ -62,7 +63,26 @@ export const keys = (prefix: string, room: string) => ({
   channel: `${prefix}h:{${room}}`
 })
 
-const newEpoch = (): string => randomBytes(8).toString("hex")
+/**
+ * The Lua scripts of the layer, for tools that run them directly (the bench
+ * feeds the publish script to `redis-benchmark`).
+ *
+ * @since 0.2.0
+ * @category internals
+ */
+export const scripts: { readonly publish: Script.Script; readonly read: Script.Script } = {
+  publish: Scripts.publish,
+  read: Scripts.read
+}
+
+// A candidate epoch goes with every call that may create a room's epoch; it
+// must never repeat (a reused epoch would let an old position "recover" from
+// a different history): random per layer, then a counter.
+const makeEpochs = () => {
+  const base = randomBytes(6).toString("hex")
+  let next = 0
+  return () => `${base}${(next++).toString(36)}`
+}
 
 const unavailable = (error: Redis.RedisError) => new History.HistoryUnavailable({ reason: error.message })
 
@@ -88,6 +108,7 @@ export const make = (
     const metaTtl = String(Duration.toMillis(Duration.decode(options.metaTtl ?? "7 days")))
     const limitArgs = [String(limits.maxEntries), String(limits.maxBytes), String(limits.maxAgeMs), metaTtl]
     const compiler = Template.makeCompiler()
+    const newEpoch = makeEpochs()
 
     const read = (room: string, epoch: string, offset: number, count: number) => {
       const k = keys(prefix, room)
