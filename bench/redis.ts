@@ -47,17 +47,23 @@ const program = Effect.gen(function*() {
   const same: Array<number> = []
   const cross: Array<number> = []
   const acks: Array<number> = []
+  let arrived: (() => void) | undefined
   const latency = (into: Array<number>): History.Deliver => (_room, _epoch, entry) => {
     into.push(performance.now() - Number(entry.payload.slice(0, entry.payload.indexOf("|"))))
+    if (same.length === cross.length) arrived?.()
   }
   yield* a.subscribe("latency", latency(same))
   yield* b.subscribe("latency", latency(cross))
   const latencyStart = performance.now()
   for (let i = 0; i < latencyLines && performance.now() - latencyStart < phaseCap; i++) {
     const sent = performance.now()
+    const both = Effect.async<void>((resume) => {
+      arrived = () => resume(Effect.void)
+      if (same.length > i && cross.length > i) resume(Effect.void)
+    })
     yield* a.publish("latency", (position) => `${sent}|{"offset":${position.offset},"text":"hello"}`)
     acks.push(performance.now() - sent)
-    while (same.length <= i || cross.length <= i) yield* Effect.yieldNow()
+    yield* both
   }
 
   // Throughput: `inFlight` publishes at a time, one subscriber on the other node.

@@ -179,6 +179,7 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
           return Effect.logWarning(`presence ${name} failed (retrying every ${Duration.format(interval)})`, error)
         }),
         Effect.schedule(Schedule.spaced(interval)),
+        Effect.interruptible,
         Effect.forkScoped
       )
     }

@@ -2,7 +2,9 @@
 import { createClient, ErrorReply, TimeoutError } from "@redis/client"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Redis from "../Redis.js"
 import { defaultOptions, RedisError } from "../Redis.js"
@@ -12,6 +14,12 @@ import type * as Script from "../Script.js"
 type Role = "command" | "pubsub" | "blocking"
 
 const maxQueued = 100_000
+
+const roundTripsBy = {
+  command: RedisMetrics.roundTrips.pipe(Metric.tagged("connection", "command")),
+  pubsub: RedisMetrics.roundTrips.pipe(Metric.tagged("connection", "pubsub")),
+  blocking: RedisMetrics.roundTrips.pipe(Metric.tagged("connection", "blocking"))
+}
 
 const tagged = {
   command: [MetricLabel.make("connection", "command")],
@@ -86,6 +94,12 @@ const openClient = (options: Redis.Options, role: Role) => {
 
 type Client = Effect.Effect.Success<ReturnType<typeof openClient>>
 
+interface Pending {
+  readonly deadline: number
+  readonly command: string
+  readonly fail: (error: RedisError) => void
+}
+
 /** @internal */
 export const make = (options: Redis.Options): Effect.Effect<Redis.Service, RedisError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -96,20 +110,51 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
     const blockingLock = yield* Effect.makeSemaphore(1)
 
     // node-redis times out only commands not yet written, so the timeout is
-    // Effect's; interrupting aborts a command still waiting to be written.
+    // ours: commands in flight are kept in insertion order (their deadlines
+    // too, per connection) and one watchdog fiber fails the expired ones.
+    // Interrupting aborts a command still waiting to be written.
+    const clock = yield* Effect.clock
+    const inFlight = { command: new Set<Pending>(), pubsub: new Set<Pending>(), blocking: new Set<Pending>() }
     const send = (client: Client, role: Role, args: ReadonlyArray<string>, timeout: number) =>
-      Effect.tryPromise({
-        try: (signal) => {
-          RedisMetrics.roundTrips.unsafeUpdate(1, tagged[role])
-          return client.sendCommand(args, { abortSignal: signal }) as Promise<Redis.Reply>
-        },
-        catch: (cause) => toRedisError(args[0] ?? "", cause)
-      }).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () => toRedisError(args[0] ?? "", new TimeoutError())
-        })
-      )
+      Effect.async<Redis.Reply, RedisError>((resume, signal) => {
+        roundTripsBy[role].unsafeUpdate(1, [])
+        const pending: Pending = {
+          deadline: clock.unsafeCurrentTimeMillis() + timeout,
+          command: args[0] ?? "",
+          fail: (error) => resume(Effect.fail(error))
+        }
+        const set = inFlight[role]
+        set.add(pending)
+        ;(client.sendCommand(args, { abortSignal: signal }) as Promise<Redis.Reply>).then(
+          (reply) => {
+            if (set.delete(pending)) resume(Effect.succeed(reply))
+          },
+          (cause) => {
+            if (set.delete(pending)) resume(Effect.fail(toRedisError(pending.command, cause)))
+          }
+        )
+        return Effect.sync(() => set.delete(pending))
+      })
+    const expire = Effect.sync(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const set of Object.values(inFlight)) {
+        for (const pending of set) {
+          if (pending.deadline > now) {
+            if (set !== inFlight.blocking) break
+            continue
+          }
+          set.delete(pending)
+          pending.fail(toRedisError(pending.command, new TimeoutError()))
+        }
+      }
+    })
+    yield* expire.pipe(
+      Effect.schedule(Schedule.spaced(Math.min(250, Math.max(10, Math.floor(commandTimeout / 10))))),
+      // Made in a finalizer (an uninterruptible region), the loop would
+      // inherit it and its scope could never stop it.
+      Effect.interruptible,
+      Effect.forkScoped
+    )
 
     const command = (args: ReadonlyArray<string>) => send(commands, "command", args, commandTimeout)
 
@@ -128,7 +173,7 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
       Effect.acquireRelease(
         Effect.tryPromise({
           try: () => {
-            RedisMetrics.roundTrips.unsafeUpdate(1, tagged.pubsub)
+            roundTripsBy.pubsub.unsafeUpdate(1, [])
             return pubsub.subscribe(channel, onMessage)
           },
           catch: (cause) => toRedisError("SUBSCRIBE", cause)
@@ -141,7 +186,7 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
         ),
         () =>
           Effect.sync(() => {
-            RedisMetrics.roundTrips.unsafeUpdate(1, tagged.pubsub)
+            roundTripsBy.pubsub.unsafeUpdate(1, [])
             // The listener leaves node-redis's table at once; the UNSUBSCRIBE
             // reply (or its failure while Redis is down) is not waited for.
             pubsub.unsubscribe(channel, onMessage).catch(() => undefined)

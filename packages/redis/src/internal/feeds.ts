@@ -212,6 +212,7 @@ export const make = (options: FeedsOptions) =>
         yield* open(feed).pipe(
           Effect.tapError(() => close(feed)),
           Effect.intoDeferred(feed.ready),
+          Effect.interruptible,
           Effect.forkDaemon
         )
         return feed
