@@ -74,6 +74,8 @@ describe("RedisPresence", () => {
 
       yield* proxy.cut
       const cutAt = performance.now()
+      const refused = yield* Effect.flip(b.claim("dave", "sb"))
+      assert.strictEqual(refused._tag, "PresenceUnavailable")
       yield* Fixtures.eventually(() => lost.length >= 2, "3 seconds")
       const elapsed = performance.now() - cutAt
       assert.isBelow(elapsed, BOUND_MS)
