@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Redis from "@tether/redis/Redis"
+import * as RedisMetrics from "@tether/redis/RedisMetrics"
 import * as Script from "@tether/redis/Script"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as Fixtures from "./fixtures/redis.js"
 import * as RedisServer from "./fixtures/RedisServer.js"
@@ -63,9 +65,14 @@ describe("Redis", () => {
     Effect.gen(function*() {
       const server = yield* RedisServer.make
       const redis = yield* Redis.make(Fixtures.options(server.url))
+      const unavailable = RedisMetrics.errors.pipe(Metric.tagged("reason", "Unavailable"))
+      const trips = RedisMetrics.roundTrips.pipe(Metric.tagged("connection", "command"))
+      const [errorsBefore, tripsBefore] = [(yield* Metric.value(unavailable)).count, (yield* Metric.value(trips)).count]
       yield* server.kill
       const error = yield* Effect.flip(redis.command(["PING"]))
       assert.strictEqual(error.reason, "Unavailable")
+      assert.strictEqual((yield* Metric.value(unavailable)).count - errorsBefore, 1)
+      assert.strictEqual((yield* Metric.value(trips)).count - tripsBefore, 1)
       yield* server.start
       const pong = yield* redis.command(["PING"]).pipe(
         Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("3 seconds")))
