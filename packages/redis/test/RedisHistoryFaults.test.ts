@@ -4,8 +4,7 @@ import type * as History from "@tether/runtime/History"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
-import * as Schedule from "effect/Schedule"
-import { historyNode, line, presenceNode, recorder } from "./fixtures/nodes.js"
+import { historyNode, line, recorder } from "./fixtures/nodes.js"
 import * as Proxy from "./fixtures/Proxy.js"
 import * as Fixtures from "./fixtures/redis.js"
 import * as RedisServer from "./fixtures/RedisServer.js"
@@ -92,26 +91,5 @@ describe("RedisHistory faults", () => {
         ...range(1, 40).map((o) => `${first}/${o}`),
         ...range(1, 40).map((o) => `${second}/${o}`)
       ])
-    }).pipe(Effect.scoped))
-
-  it.live("presence after Redis restarted empty: each node says again what it holds", () =>
-    Effect.gen(function*() {
-      const server = yield* RedisServer.make
-      const prefix = Fixtures.prefix()
-      const fast = { prefix, nodeTtl: "600 millis", refreshInterval: "100 millis", sweepInterval: "100 millis" } as const
-      const a = yield* presenceNode({ ...fast, nodeId: "a" }, server.url)
-      const b = yield* presenceNode({ ...fast, nodeId: "b" }, server.url)
-      assert.isTrue(yield* a.claim("alice", "sa"))
-      yield* a.join("lobby", "alice")
-      yield* server.kill
-      yield* server.start
-      const restored = yield* b.members("lobby").pipe(
-        Effect.filterOrFail((members) => members.length === 1),
-        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("3 seconds"))),
-        Effect.either
-      )
-      assert(Either.isRight(restored))
-      assert.deepStrictEqual(restored.right, ["alice"])
-      assert.isFalse(yield* b.claim("alice", "sb"))
     }).pipe(Effect.scoped))
 })

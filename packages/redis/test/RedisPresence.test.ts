@@ -1,10 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { presenceNode } from "./fixtures/nodes.js"
 import * as Proxy from "./fixtures/Proxy.js"
 import * as Fixtures from "./fixtures/redis.js"
+import * as RedisServer from "./fixtures/RedisServer.js"
 
 // Short TTLs: a node is dead 600 ms after its last refresh, and swept within
 // 150 ms more: the bound is 750 ms, checked with a margin for a loaded machine.
@@ -108,4 +111,25 @@ describe("RedisPresence", () => {
       assert.isFalse(yield* a.claim("carol", "other"))
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
+
+  it.live("presence after Redis restarted empty: each node says again what it holds", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const prefix = Fixtures.prefix()
+      const fast = { prefix, nodeTtl: "600 millis", refreshInterval: "100 millis", sweepInterval: "100 millis" } as const
+      const a = yield* presenceNode({ ...fast, nodeId: "a" }, server.url)
+      const b = yield* presenceNode({ ...fast, nodeId: "b" }, server.url)
+      assert.isTrue(yield* a.claim("alice", "sa"))
+      yield* a.join("lobby", "alice")
+      yield* server.kill
+      yield* server.start
+      const restored = yield* b.members("lobby").pipe(
+        Effect.filterOrFail((members) => members.length === 1),
+        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("3 seconds"))),
+        Effect.either
+      )
+      assert(Either.isRight(restored))
+      assert.deepStrictEqual(restored.right, ["alice"])
+      assert.isFalse(yield* b.claim("alice", "sb"))
+    }).pipe(Effect.scoped))
 })
