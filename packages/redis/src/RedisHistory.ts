@@ -1,0 +1,176 @@
+/**
+ * The cluster layer of `History` on Redis, in Centrifugo's way: each line is
+ * published by ONE atomic Lua script (create the room's epoch if missing, next
+ * offset, `XADD` to the room's stream with id `<offset>-0`, trim, `PUBLISH`
+ * epoch + offset + payload), so offsets are assigned once cluster-wide and a
+ * success means Redis accepted the line. History is read with `XRANGE` by
+ * offset. Each node subscribes (pub/sub) only to rooms it has local
+ * subscribers for and fills any gap (offset jump, reconnect) from the stream.
+ *
+ * @example
+ * ```ts
+ * import * as Redis from "@tether/redis/Redis"
+ * import * as RedisHistory from "@tether/redis/RedisHistory"
+ * import * as Layer from "effect/Layer"
+ *
+ * const HistoryLive = RedisHistory.layer({ prefix: "chat:" }).pipe(
+ *   Layer.provide(Redis.layer({ url: "redis://127.0.0.1:6379" }))
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ */
+import * as History from "@tether/runtime/History"
+import { randomBytes } from "node:crypto"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Feeds from "./internal/feeds.js"
+import * as Scripts from "./internal/historyScripts.js"
+import * as Template from "./internal/template.js"
+import * as Redis from "./Redis.js"
+import type * as Script from "./Script.js"
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  /** Prefix of every key and channel (default `tether:`). */
+  readonly prefix?: string
+  /** Bounds of each room's history (defaults: `History.defaultLimits`). */
+  readonly limits?: Partial<History.Limits>
+  /**
+   * How long a room's epoch and offset outlive its last publish (default 7
+   * days; 0: forever). After it, the room starts a new epoch.
+   */
+  readonly metaTtl?: Duration.DurationInput
+  /** Pub/sub messages held per room while its stream is read (default 10,000). */
+  readonly maxBuffered?: number
+}
+
+/**
+ * The keys of a room: its meta hash, its stream, its channel. The `{room}`
+ * hash tag puts all three in one Redis Cluster slot.
+ *
+ * @since 0.2.0
+ * @category keys
+ */
+export const keys = (prefix: string, room: string) => ({
+  meta: `${prefix}h:{${room}}:meta`,
+  stream: `${prefix}h:{${room}}:log`,
+  channel: `${prefix}h:{${room}}`
+})
+
+/**
+ * The Lua scripts of the layer, for tools that run them directly (the bench
+ * feeds the publish script to `redis-benchmark`).
+ *
+ * @since 0.2.0
+ * @category internals
+ */
+export const scripts: { readonly publish: Script.Script; readonly read: Script.Script } = {
+  publish: Scripts.publish,
+  read: Scripts.read
+}
+
+// A candidate epoch goes with every call that may create a room's epoch; it
+// must never repeat (a reused epoch would let an old position "recover" from
+// a different history): random per layer, then a counter.
+const makeEpochs = () => {
+  const base = randomBytes(6).toString("hex")
+  let next = 0
+  return () => `${base}${(next++).toString(36)}`
+}
+
+const unavailable = (error: Redis.RedisError) => new History.HistoryUnavailable({ reason: error.message })
+
+type Reply = Redis.Reply
+
+const toEntries = (reply: Reply): ReadonlyArray<History.Entry> =>
+  (reply as ReadonlyArray<ReadonlyArray<Reply>>).map(([id, fields]) => {
+    const values = fields as ReadonlyArray<string>
+    return { offset: Number.parseInt(id as string, 10), at: Number(values[1]), payload: values[3]! }
+  })
+
+/**
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<History.History["Type"], never, Redis.Redis | Scope.Scope> =>
+  Effect.gen(function*() {
+    const redis = yield* Redis.Redis
+    const prefix = options.prefix ?? "tether:"
+    const limits = { ...History.defaultLimits, ...options.limits }
+    const metaTtl = String(Duration.toMillis(Duration.decode(options.metaTtl ?? "7 days")))
+    const limitArgs = [String(limits.maxEntries), String(limits.maxBytes), String(limits.maxAgeMs), metaTtl]
+    const compiler = Template.makeCompiler()
+    const newEpoch = makeEpochs()
+
+    const read = (room: string, epoch: string, offset: number, count: number) => {
+      const k = keys(prefix, room)
+      return redis.eval(Scripts.read, [k.meta, k.stream], [newEpoch(), epoch, String(offset), String(count), metaTtl])
+        .pipe(
+          Effect.map((reply): Feeds.Snapshot => {
+            const [epochReply, top, now, entries] = reply as ReadonlyArray<Reply>
+            return { epoch: epochReply as string, top: Number(top), now: Number(now), entries: toEntries(entries!) }
+          }),
+          Effect.mapError(unavailable)
+        )
+    }
+
+    const feeds = yield* Feeds.make({
+      subscribe: (room, onMessage) => Effect.mapError(redis.subscribe(keys(prefix, room).channel, onMessage), unavailable),
+      read,
+      maxEntries: limits.maxEntries,
+      maxBuffered: options.maxBuffered ?? 10_000
+    })
+    yield* redis.onReconnect(feeds.reconnected)
+
+    const publish = (room: string, render: (position: History.Position, at: number) => string) =>
+      Effect.suspend(() => {
+        const template = compiler.compile(render)
+        if (template === undefined) {
+          return Effect.dieMessage("History.publish: render must write the epoch, offset and time it is given verbatim")
+        }
+        const k = keys(prefix, room)
+        return redis.eval(Scripts.publish, [k.meta, k.stream], [k.channel, newEpoch(), ...limitArgs, ...template]).pipe(
+          Effect.map((reply): History.Position => {
+            const [epoch, offset] = reply as ReadonlyArray<Reply>
+            return { epoch: epoch as string, offset: Number(offset) }
+          }),
+          Effect.mapError(unavailable)
+        )
+      })
+
+    const position = (room: string) =>
+      Effect.map(read(room, "", 0, 0), (snapshot): History.Position => ({ epoch: snapshot.epoch, offset: snapshot.top }))
+
+    const recover = (room: string, from: History.Position) =>
+      Effect.map(read(room, from.epoch, from.offset, limits.maxEntries), (snapshot): History.Recovery => {
+        const position = { epoch: snapshot.epoch, offset: snapshot.top }
+        // A position ahead of the room's top does not belong to this history.
+        if (snapshot.epoch !== from.epoch || from.offset > snapshot.top) {
+          return { _tag: "Unrecoverable", reason: "EpochChanged", position }
+        }
+        const cutoff = snapshot.now - limits.maxAgeMs
+        const entries = snapshot.entries.filter((entry) => entry.at >= cutoff)
+        const first = entries.length > 0 ? entries[0]!.offset : snapshot.top + 1
+        if (first > from.offset + 1 || entries.length !== snapshot.top - from.offset) {
+          return { _tag: "Unrecoverable", reason: "TooOld", position }
+        }
+        return { _tag: "Recovered", entries, position }
+      })
+
+    return History.History.of({ publish, position, recover, subscribe: feeds.subscribe })
+  })
+
+/**
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<History.History, never, Redis.Redis> =>
+  Layer.scoped(History.History, make(options))

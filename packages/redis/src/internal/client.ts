@@ -1,0 +1,221 @@
+/** @internal */
+import { createClient, ErrorReply, TimeoutError } from "@redis/client"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type * as Redis from "../Redis.js"
+import { defaultOptions, RedisError } from "../Redis.js"
+import * as RedisMetrics from "../RedisMetrics.js"
+import type * as Script from "../Script.js"
+
+type Role = "command" | "pubsub" | "blocking"
+
+const maxQueued = 100_000
+
+const roundTripsBy = {
+  command: RedisMetrics.roundTrips.pipe(Metric.tagged("connection", "command")),
+  pubsub: RedisMetrics.roundTrips.pipe(Metric.tagged("connection", "pubsub")),
+  blocking: RedisMetrics.roundTrips.pipe(Metric.tagged("connection", "blocking"))
+}
+
+const tagged = {
+  command: [MetricLabel.make("connection", "command")],
+  pubsub: [MetricLabel.make("connection", "pubsub")],
+  blocking: [MetricLabel.make("connection", "blocking")]
+} as const
+
+const reasonTags = {
+  Unavailable: [MetricLabel.make("reason", "Unavailable")],
+  Timeout: [MetricLabel.make("reason", "Timeout")],
+  ErrorReply: [MetricLabel.make("reason", "ErrorReply")]
+} as const
+
+const millis = (input: Duration.DurationInput): number => Duration.toMillis(Duration.decode(input))
+
+/** @internal */
+export const toRedisError = (command: string, cause: unknown): RedisError => {
+  const reason = cause instanceof ErrorReply ? "ErrorReply" : cause instanceof TimeoutError ? "Timeout" : "Unavailable"
+  RedisMetrics.errors.unsafeUpdate(1, reasonTags[reason])
+  return new RedisError({ reason, command, cause })
+}
+
+const openClient = (options: Redis.Options, role: Role) => {
+  const base = millis(options.reconnectBase ?? defaultOptions.reconnectBase)
+  const max = millis(options.reconnectMax ?? defaultOptions.reconnectMax)
+  const connectTimeout = millis(options.connectTimeout ?? defaultOptions.connectTimeout)
+  return Effect.acquireRelease(
+    Effect.sync(() => {
+      const client = createClient({
+        url: options.url,
+        RESP: 2,
+        name: `${options.name ?? defaultOptions.name}:${role}`,
+        disableOfflineQueue: true,
+        // Commands sent to a Redis that stopped answering wait for its reply
+        // (or the socket's death) in node-redis's queue: bound it.
+        commandsQueueMaxLength: maxQueued,
+        commandOptions: { timeout: 0 },
+        socket: {
+          connectTimeout,
+          // Exponential backoff with jitter, forever: the service heals by itself.
+          reconnectStrategy: (retries) => Math.min(base * 2 ** Math.min(retries, 20), max) * (0.5 + Math.random() / 2)
+        }
+      })
+      let ready = false
+      // node-redis emits 'error' for every lost connection; without a listener Node would throw.
+      client.on("error", () => {
+        if (ready) {
+          ready = false
+          RedisMetrics.disconnects.unsafeUpdate(1, tagged[role])
+        }
+      })
+      client.on("ready", () => {
+        ready = true
+      })
+      return client
+    }),
+    (client) => Effect.sync(() => client.destroy())
+  ).pipe(
+    Effect.tap((client) =>
+      Effect.tryPromise({
+        try: () => client.connect(),
+        catch: (cause) => toRedisError("CONNECT", cause)
+      }).pipe(
+        Effect.timeoutFail({
+          duration: connectTimeout,
+          onTimeout: () => new RedisError({ reason: "Unavailable", command: "CONNECT", cause: new Error("connect timeout") })
+        })
+      )
+    )
+  )
+}
+
+type Client = Effect.Effect.Success<ReturnType<typeof openClient>>
+
+interface Pending {
+  readonly deadline: number
+  readonly command: string
+  readonly fail: (error: RedisError) => void
+}
+
+/** @internal */
+export const make = (options: Redis.Options): Effect.Effect<Redis.Service, RedisError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const commandTimeout = millis(options.commandTimeout ?? defaultOptions.commandTimeout)
+    const commands = yield* openClient(options, "command")
+    const pubsub = yield* openClient(options, "pubsub")
+    const blockingClient = yield* openClient(options, "blocking")
+    const blockingLock = yield* Effect.makeSemaphore(1)
+
+    // node-redis times out only commands not yet written, so the timeout is
+    // ours: commands in flight are kept in insertion order (their deadlines
+    // too, per connection) and one watchdog fiber fails the expired ones.
+    // Interrupting aborts a command still waiting to be written.
+    const clock = yield* Effect.clock
+    const inFlight = { command: new Set<Pending>(), pubsub: new Set<Pending>(), blocking: new Set<Pending>() }
+    const send = (client: Client, role: Role, args: ReadonlyArray<string>, timeout: number) =>
+      Effect.async<Redis.Reply, RedisError>((resume, signal) => {
+        roundTripsBy[role].unsafeUpdate(1, [])
+        const pending: Pending = {
+          deadline: clock.unsafeCurrentTimeMillis() + timeout,
+          command: args[0] ?? "",
+          fail: (error) => resume(Effect.fail(error))
+        }
+        const set = inFlight[role]
+        set.add(pending)
+        ;(client.sendCommand(args, { abortSignal: signal }) as Promise<Redis.Reply>).then(
+          (reply) => {
+            if (set.delete(pending)) resume(Effect.succeed(reply))
+          },
+          (cause) => {
+            if (set.delete(pending)) resume(Effect.fail(toRedisError(pending.command, cause)))
+          }
+        )
+        return Effect.sync(() => set.delete(pending))
+      })
+    const expire = Effect.sync(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const set of Object.values(inFlight)) {
+        for (const pending of set) {
+          if (pending.deadline > now) {
+            if (set !== inFlight.blocking) break
+            continue
+          }
+          set.delete(pending)
+          pending.fail(toRedisError(pending.command, new TimeoutError()))
+        }
+      }
+    })
+    yield* expire.pipe(
+      Effect.schedule(Schedule.spaced(Math.min(250, Math.max(10, Math.floor(commandTimeout / 10))))),
+      // Made in a finalizer (an uninterruptible region), the loop would
+      // inherit it and its scope could never stop it.
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+
+    const command = (args: ReadonlyArray<string>) => send(commands, "command", args, commandTimeout)
+
+    const evalScript = (script: Script.Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>) =>
+      command(["EVALSHA", script.sha, String(keys.length), ...keys, ...args]).pipe(
+        Effect.catchIf(
+          (error) => error.reason === "ErrorReply" && String((error.cause as Error).message).startsWith("NOSCRIPT"),
+          () => command(["EVAL", script.lua, String(keys.length), ...keys, ...args])
+        )
+      )
+
+    const blocking = (args: ReadonlyArray<string>, block: Duration.DurationInput) =>
+      blockingLock.withPermits(1)(send(blockingClient, "blocking", args, commandTimeout + millis(block)))
+
+    const subscribe = (channel: string, onMessage: (message: string) => void) =>
+      Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => {
+            roundTripsBy.pubsub.unsafeUpdate(1, [])
+            return pubsub.subscribe(channel, onMessage)
+          },
+          catch: (cause) => toRedisError("SUBSCRIBE", cause)
+        }).pipe(
+          Effect.timeoutFail({
+            duration: commandTimeout,
+            onTimeout: () => new RedisError({ reason: "Timeout", command: "SUBSCRIBE" })
+          }),
+          Effect.onError(() => Effect.sync(() => void pubsub.unsubscribe(channel, onMessage).catch(() => undefined)))
+        ),
+        () =>
+          Effect.sync(() => {
+            roundTripsBy.pubsub.unsafeUpdate(1, [])
+            // The listener leaves node-redis's table at once; the UNSUBSCRIBE
+            // reply (or its failure while Redis is down) is not waited for.
+            pubsub.unsubscribe(channel, onMessage).catch(() => undefined)
+          })
+      ).pipe(Effect.asVoid)
+
+    const onReconnect = (f: () => void) => {
+      let lost = false
+      const onError = () => {
+        lost = true
+      }
+      const onReady = () => {
+        if (lost) {
+          lost = false
+          f()
+        }
+      }
+      return Effect.acquireRelease(
+        Effect.sync(() => {
+          pubsub.on("error", onError)
+          pubsub.on("ready", onReady)
+        }),
+        () =>
+          Effect.sync(() => {
+            pubsub.off("error", onError)
+            pubsub.off("ready", onReady)
+          })
+      )
+    }
+
+    return { command, eval: evalScript, blocking, subscribe, onReconnect } satisfies Redis.Service
+  })

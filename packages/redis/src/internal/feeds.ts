@@ -1,0 +1,243 @@
+/** @internal */
+import type * as History from "@tether/runtime/History"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as RedisMetrics from "../RedisMetrics.js"
+
+// One feed per room with local subscribers: one pub/sub subscription, the
+// room's (epoch, last delivered offset), and its local delivers. A message
+// with the next offset is delivered at once; a duplicate is dropped; a jump,
+// another epoch or a reconnect starts a read of the room's stream (one
+// consistent snapshot through a script) while newer messages wait in a
+// bounded buffer, delivered after the read in order.
+
+/** @internal */
+export interface Incoming {
+  readonly epoch: string
+  readonly entry: History.Entry
+}
+
+/** @internal */
+export interface Snapshot {
+  readonly epoch: string
+  readonly top: number
+  readonly now: number
+  readonly entries: ReadonlyArray<History.Entry>
+}
+
+/** @internal */
+export interface FeedsOptions {
+  readonly subscribe: (
+    room: string,
+    onMessage: (message: string) => void
+  ) => Effect.Effect<void, History.HistoryUnavailable, Scope.Scope>
+  /** Entries of `room` after (epoch, offset); `count` 0: the position only. */
+  readonly read: (
+    room: string,
+    epoch: string,
+    offset: number,
+    count: number
+  ) => Effect.Effect<Snapshot, History.HistoryUnavailable>
+  readonly maxEntries: number
+  readonly maxBuffered: number
+}
+
+interface Feed {
+  readonly room: string
+  readonly delivers: Set<History.Deliver>
+  readonly ready: Deferred.Deferred<void, History.HistoryUnavailable>
+  readonly scope: Scope.CloseableScope
+  epoch: string
+  last: number
+  /** Defined while a read is in flight: messages received meanwhile, in order. */
+  buffer: Array<Incoming> | undefined
+  /** The buffer overflowed, or Redis reconnected, during the read: read again after it. */
+  again: boolean
+  reader: Fiber.RuntimeFiber<void, unknown> | undefined
+  closed: boolean
+}
+
+/** @internal */
+export const parse = (message: string): Incoming | undefined => {
+  const i = message.indexOf(":")
+  const j = message.indexOf(":", i + 1)
+  const k = message.indexOf(":", j + 1)
+  if (i < 0 || j < 0 || k < 0) return undefined
+  const offset = Number(message.slice(0, i))
+  const at = Number(message.slice(j + 1, k))
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(at)) return undefined
+  return { epoch: message.slice(i + 1, j), entry: { offset, at, payload: message.slice(k + 1) } }
+}
+
+const retry = Schedule.exponential("50 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))
+
+/** @internal */
+export const make = (options: FeedsOptions) =>
+  Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
+    const runFork = Runtime.runFork(runtime)
+    const feeds = new Map<string, Feed>()
+
+    const deliverAll = (feed: Feed, entry: History.Entry) => {
+      for (const deliver of feed.delivers) {
+        try {
+          deliver(feed.room, feed.epoch, entry)
+        } catch (cause) {
+          runFork(Effect.logError("history subscriber threw", cause))
+        }
+      }
+    }
+
+    const onMessage = (feed: Feed, message: Incoming, afterRead: boolean) => {
+      if (feed.closed) return
+      if (feed.buffer !== undefined) {
+        if (feed.buffer.length >= options.maxBuffered) {
+          // The next read covers these from the stream.
+          feed.buffer.length = 0
+          feed.again = true
+        }
+        feed.buffer.push(message)
+        return
+      }
+      if (message.epoch === feed.epoch) {
+        if (message.entry.offset <= feed.last) {
+          RedisMetrics.duplicates.unsafeUpdate(1, [])
+          return
+        }
+        if (message.entry.offset === feed.last + 1) {
+          feed.last = message.entry.offset
+          deliverAll(feed, message.entry)
+          return
+        }
+      } else if (afterRead) {
+        // The read just said which epoch is current: this message is older.
+        RedisMetrics.duplicates.unsafeUpdate(1, [])
+        return
+      }
+      startRead(feed, [message])
+    }
+
+    const apply = (feed: Feed, snapshot: Snapshot, initial: boolean) => {
+      if (initial) {
+        feed.epoch = snapshot.epoch
+        feed.last = snapshot.top
+      } else {
+        if (snapshot.epoch !== feed.epoch) {
+          // The history this feed followed is gone (e.g. Redis restarted
+          // empty): deliver the new epoch from its start, never invent.
+          RedisMetrics.unrecoverable.unsafeUpdate(1, [])
+          runFork(Effect.logWarning(`room ${feed.room}: epoch changed ${feed.epoch} -> ${snapshot.epoch}`))
+          feed.epoch = snapshot.epoch
+          feed.last = 0
+        }
+        for (const entry of snapshot.entries) {
+          if (entry.offset <= feed.last) continue
+          if (entry.offset > feed.last + 1) RedisMetrics.unrecoverable.unsafeUpdate(1, [])
+          feed.last = entry.offset
+          RedisMetrics.gapFilled.unsafeUpdate(1, [])
+          deliverAll(feed, entry)
+        }
+        if (snapshot.top > feed.last) {
+          RedisMetrics.unrecoverable.unsafeUpdate(1, [])
+          feed.last = snapshot.top
+        }
+      }
+      const buffered = feed.buffer ?? []
+      feed.buffer = undefined
+      if (feed.again) {
+        feed.again = false
+        startRead(feed, [])
+        return
+      }
+      for (const message of buffered) onMessage(feed, message, true)
+    }
+
+    const startRead = (feed: Feed, buffer: Array<Incoming>) => {
+      feed.buffer = buffer
+      feed.reader = runFork(
+        options.read(feed.room, feed.epoch, feed.last, options.maxEntries).pipe(
+          Effect.tapError((error) => Effect.logWarning(`room ${feed.room}: reading the stream failed`, error)),
+          Effect.retry(retry),
+          Effect.flatMap((snapshot) => Effect.sync(() => apply(feed, snapshot, false))),
+          Effect.onInterrupt(() => Effect.sync(() => void (feed.buffer = undefined)))
+        )
+      )
+    }
+
+    const open = (feed: Feed) =>
+      Effect.gen(function*() {
+        yield* options.subscribe(feed.room, (raw) => {
+          const message = parse(raw)
+          if (message !== undefined) onMessage(feed, message, false)
+        }).pipe(Scope.extend(feed.scope))
+        const snapshot = yield* options.read(feed.room, "", 0, 0)
+        if (!feed.closed) apply(feed, snapshot, true)
+      })
+
+    const close = (feed: Feed) => {
+      feed.closed = true
+      if (feeds.get(feed.room) === feed) feeds.delete(feed.room)
+      const reader = feed.reader
+      return Effect.zipRight(
+        reader === undefined ? Effect.void : Fiber.interrupt(reader),
+        Scope.close(feed.scope, Exit.void)
+      )
+    }
+
+    const attach = (room: string, deliver: History.Deliver) =>
+      Effect.gen(function*() {
+        const existing = feeds.get(room)
+        if (existing !== undefined) {
+          existing.delivers.add(deliver)
+          return existing
+        }
+        const feed: Feed = {
+          room,
+          delivers: new Set([deliver]),
+          ready: yield* Deferred.make<void, History.HistoryUnavailable>(),
+          scope: yield* Scope.make(),
+          epoch: "",
+          last: 0,
+          buffer: [],
+          again: false,
+          reader: undefined,
+          closed: false
+        }
+        feeds.set(room, feed)
+        yield* open(feed).pipe(
+          Effect.tapError(() => close(feed)),
+          Effect.intoDeferred(feed.ready),
+          Effect.interruptible,
+          Effect.forkDaemon
+        )
+        return feed
+      })
+
+    const detach = (feed: Feed, deliver: History.Deliver) =>
+      Effect.suspend(() => {
+        feed.delivers.delete(deliver)
+        return feed.delivers.size === 0 && !feed.closed ? close(feed) : Effect.void
+      })
+
+    yield* Effect.addFinalizer(() => Effect.forEach([...feeds.values()], close, { discard: true }))
+
+    return {
+      subscribe: (room: string, deliver: History.Deliver) =>
+        Effect.acquireRelease(attach(room, deliver), (feed) => detach(feed, deliver)).pipe(
+          Effect.flatMap((feed) => Deferred.await(feed.ready))
+        ),
+      /** Redis came back: every feed reads what pub/sub may have dropped meanwhile. */
+      reconnected: () => {
+        for (const feed of feeds.values()) {
+          if (feed.closed) continue
+          if (feed.buffer !== undefined) feed.again = true
+          else startRead(feed, [])
+        }
+      }
+    }
+  })
