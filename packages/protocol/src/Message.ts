@@ -6,9 +6,11 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import * as Printable from "./Printable.js"
 
 /**
- * User names: 1 to 32 characters, no control characters.
+ * User names: 1 to 32 characters, in NFKC form, without control, bidi,
+ * separator or invisible characters (see `Printable.nameProblem`).
  *
  * @since 0.1.0
  * @category fields
@@ -16,7 +18,7 @@ import * as Schema from "effect/Schema"
 export const UserName = Schema.String.pipe(
   Schema.minLength(1),
   Schema.maxLength(32),
-  Schema.pattern(/^[^\u0000-\u001f\u007f]+$/),
+  Schema.filter((name) => Printable.nameProblem(name)),
   Schema.annotations({ identifier: "UserName" })
 )
 
@@ -167,10 +169,18 @@ export const LoginStatus = Schema.Literal(0, 5, 100)
 export type LoginStatus = typeof LoginStatus.Type
 
 /**
+ * The first message of a session: a user name with a password or a signed
+ * login token (a server's authenticator decides which it accepts).
+ *
  * @since 0.1.0
  * @category messages
  */
-export const Login = Schema.TaggedStruct("Login", { user: UserName, password: Password })
+export const Login = Schema.TaggedStruct("Login", {
+  user: UserName,
+  password: Schema.optionalWith(Password, { exact: true }),
+  /** A signed login token instead of a password (1 to 2048 characters). */
+  token: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048)), { exact: true })
+})
 /**
  * @since 0.1.0
  * @category messages

@@ -83,3 +83,23 @@ export const reconnects = Metric.counter("tether_reconnects_total", { descriptio
 export const requestTimeouts = Metric.counter("tether_request_timeouts_total", {
   description: "Client requests that timed out"
 })
+
+/**
+ * Logins refused for wrong credentials (see `Authenticator.throttled`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const loginFailures = Metric.counter("tether_login_failures_total", {
+  description: "Logins refused for wrong credentials"
+})
+
+/**
+ * Logins refused unchecked because their key had failed too often.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const loginsThrottled = Metric.counter("tether_logins_throttled_total", {
+  description: "Logins refused unchecked after too many failures"
+})

@@ -13,15 +13,15 @@ import type * as Codec from "@tether/protocol/Codec"
 import type * as Frame from "@tether/protocol/Frame"
 import type * as Message from "@tether/protocol/Message"
 import * as Cause from "effect/Cause"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
+import { Authenticator } from "./Authenticator.js"
+import type * as Credentials from "./Authenticator.js"
 import * as Connection from "./Connection.js"
 import * as ConnectionError from "./ConnectionError.js"
 import type * as Heartbeat from "./Heartbeat.js"
@@ -31,34 +31,13 @@ import * as Registry from "./Registry.js"
 import * as Transport from "./Transport.js"
 
 /**
- * Checks a user's credentials for the login step.
+ * Checks a user's credentials for the login step (moved to its own module;
+ * re-exported here).
  *
  * @since 0.1.0
  * @category services
  */
-export class Authenticator extends Context.Tag("@tether/runtime/Authenticator")<Authenticator, {
-  readonly authenticate: (user: string, password: string) => Effect.Effect<boolean>
-}>() {
-  /**
-   * Any user name with any non-empty password.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerAnyone: Layer.Layer<Authenticator> = Layer.succeed(Authenticator, {
-    authenticate: (_user, password) => Effect.succeed(password.length > 0)
-  })
-
-  /**
-   * A fixed table of user -> password.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerUsers = (users: Readonly<Record<string, string>>): Layer.Layer<Authenticator> =>
-    Layer.succeed(Authenticator, {
-      authenticate: (user, password) =>
-        Effect.succeed(Object.prototype.hasOwnProperty.call(users, user) && users[user] === password)
-    })
-}
+export { Authenticator } from "./Authenticator.js"
 
 /**
  * How a protocol logs in: which message carries credentials and how the
@@ -70,7 +49,7 @@ export class Authenticator extends Context.Tag("@tether/runtime/Authenticator")<
  * @category models
  */
 export interface LoginDialect<M> {
-  readonly credentials: (message: M) => { readonly user: string; readonly password: string } | undefined
+  readonly credentials: (message: M) => Credentials.Credentials | undefined
   readonly result: (status: Message.LoginStatus, reason?: string) => M
 }
 
@@ -81,7 +60,8 @@ export interface LoginDialect<M> {
  * @category dialects
  */
 export const tetherLogin: LoginDialect<Message.Message> = {
-  credentials: (message) => message._tag === "Login" ? { user: message.user, password: message.password } : undefined,
+  credentials: (message) =>
+    message._tag === "Login" ? { user: message.user, password: message.password, token: message.token } : undefined,
   result: (status, reason) =>
     reason === undefined ? { _tag: "LoginResult", status } : { _tag: "LoginResult", status, reason }
 }
@@ -245,8 +225,8 @@ export const make = <M, E = never, R = never>(
       if (login) session.connection.offer(login.result(status, reason))
       session.connection.close(reason)
     }
-    const logIn = (session: Live, credentials: { readonly user: string; readonly password: string }) =>
-      Effect.flatMap(authenticator.authenticate(credentials.user, credentials.password), (ok) => {
+    const logIn = (session: Live, credentials: Credentials.Credentials) =>
+      Effect.flatMap(authenticator.authenticate({ ...credentials, remote: session.remote }), (ok) => {
         const connection = session.connection
         if (!connection.isOpen()) return Effect.void
         if (!ok) {
