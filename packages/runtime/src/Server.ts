@@ -167,7 +167,7 @@ const logExit = (exit: Exit.Exit<unknown, unknown>) => {
   return quiet
     ? Effect.logInfo(`connection closed: ${reason}`)
     : Effect.logWarning(`connection closed: ${reason}`).pipe(
-      Effect.annotateLogs({ error: tag ?? "unknown", detail: String((error.value as Error).message ?? error.value) })
+      Effect.annotateLogs({ error: tag ?? "unknown", detail: ConnectionError.detail(error.value) })
     )
 }
 
