@@ -16,6 +16,8 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as HashMap from "effect/HashMap"
+import * as Printable from "@tether/protocol/Printable"
 
 /**
  * Parses `500ms`, `5s`, `1.5s`, `2m`, `1h` (a bare number is milliseconds).
@@ -80,23 +82,165 @@ export const logOptions = (defaultLevel: "info" | "warning" = "info") => ({
 })
 
 /**
- * The logger for the chosen format and level.
+ * How the apps' loggers keep a hostile peer from filling the disk or forging
+ * log lines.
+ *
+ * @since 0.1.0
+ * @category logging
+ */
+export interface LogHygieneOptions {
+  /** Longest message, in characters, before it is cut (default 1,024). */
+  readonly maxMessageChars?: number
+  /** Longest annotation value (default 256). */
+  readonly maxAnnotationChars?: number
+  /** Lines with the same level and message logged per window before the rest are counted, not written (default 20; 0: no limit). */
+  readonly burst?: number
+  /** The window of `burst` (default 10 s). */
+  readonly window?: Duration.DurationInput
+  /** Distinct messages tracked at most (default 256; past it the oldest are forgotten). */
+  readonly maxKeys?: number
+}
+
+interface RepeatEntry {
+  windowStart: number
+  count: number
+  suppressed: number
+  readonly first: Logger.Logger.Options<unknown>
+}
+
+/**
+ * Wraps a logger so that every line is safe whatever a peer sent: string
+ * messages and annotation values are escaped (`Printable.escape`: no control
+ * character, so no forged line at column 0 and no terminal escapes) and cut
+ * to a bound; lines repeating the same level and message beyond `burst` per
+ * `window` are dropped and counted, and the count is logged once the window
+ * has passed (`suppressed N lines like this`). Time is the log's own
+ * timestamp (Clock time).
+ *
+ * @since 0.1.0
+ * @category logging
+ */
+export const hygienic = <O>(logger: Logger.Logger<unknown, O>, options: LogHygieneOptions = {}): Logger.Logger<unknown, void> => {
+  const maxMessage = options.maxMessageChars ?? 1024
+  const maxAnnotation = options.maxAnnotationChars ?? 256
+  const burst = options.burst ?? 20
+  const windowMs = Duration.toMillis(options.window ?? "10 seconds")
+  const maxKeys = options.maxKeys ?? 256
+  const repeats = new Map<string, RepeatEntry>()
+  let pending = 0
+  let lastSweep = 0
+  const clean = (value: unknown, max: number) => typeof value === "string" ? Printable.forLog(value, max) : value
+  const sanitize = (o: Logger.Logger.Options<unknown>): Logger.Logger.Options<unknown> => ({
+    ...o,
+    message: Array.isArray(o.message) ? o.message.map((m) => clean(m, maxMessage)) : clean(o.message, maxMessage),
+    annotations: HashMap.map(o.annotations, (value) => clean(value, maxAnnotation))
+  })
+  const summary = (entry: RepeatEntry, now: number) => {
+    const text = Array.isArray(entry.first.message) ? entry.first.message[0] : entry.first.message
+    logger.log({
+      ...entry.first,
+      date: new Date(now),
+      message: `suppressed ${entry.suppressed} lines like: ${String(text)}`,
+      annotations: HashMap.make(["suppressed", entry.suppressed])
+    })
+    pending -= entry.suppressed
+    entry.suppressed = 0
+  }
+  // Reports the counts of windows that have passed (at most once a second).
+  const sweep = (now: number) => {
+    if (pending === 0 || now - lastSweep < 1000) return
+    lastSweep = now
+    for (const entry of repeats.values()) {
+      if (entry.suppressed > 0 && now - entry.windowStart >= windowMs) {
+        summary(entry, now)
+        entry.windowStart = now
+        entry.count = 0
+      }
+    }
+  }
+  return Logger.make((raw) => {
+    const o = sanitize(raw)
+    const now = o.date.getTime()
+    sweep(now)
+    if (burst <= 0) return void logger.log(o)
+    const text = Array.isArray(o.message) ? o.message[0] : o.message
+    const key = `${o.logLevel.label} ${typeof text === "string" ? text.slice(0, 200) : String(text)}`
+    let entry = repeats.get(key)
+    if (entry === undefined || now - entry.windowStart >= windowMs) {
+      if (entry !== undefined && entry.suppressed > 0) summary(entry, now)
+      entry = { windowStart: now, count: 0, suppressed: 0, first: o }
+      repeats.delete(key)
+      repeats.set(key, entry)
+      while (repeats.size > maxKeys) {
+        const oldest = repeats.keys().next().value!
+        pending -= repeats.get(oldest)!.suppressed
+        repeats.delete(oldest)
+      }
+    }
+    if (entry.count < burst) {
+      entry.count++
+      return void logger.log(o)
+    }
+    entry.suppressed++
+    pending++
+  })
+}
+
+/**
+ * The logger for the chosen format and level, made {@link hygienic}.
  *
  * @since 0.1.0
  * @category logging
  */
 export const layerLogger = (
   format: "pretty" | "json",
-  level: "trace" | "debug" | "info" | "warning" | "error" | "none"
+  level: "trace" | "debug" | "info" | "warning" | "error" | "none",
+  hygiene: LogHygieneOptions = {}
 ): Layer.Layer<never> =>
   Layer.merge(
-    format === "json" ? Logger.json : Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ colors: false })),
+    Logger.replace(
+      Logger.defaultLogger,
+      hygienic(format === "json" ? Logger.withConsoleLog(Logger.jsonLogger) : Logger.prettyLogger({ colors: false }), hygiene)
+    ),
     Logger.minimumLogLevel(
       level === "none" ? LogLevel.None : LogLevel.fromLiteral(
         (level.charAt(0).toUpperCase() + level.slice(1)) as "Trace" | "Debug" | "Info" | "Warning" | "Error"
       )
     )
   )
+
+/**
+ * Logs `message` at Info whatever the minimum level (e.g. the `listening on`
+ * line, which tells a script the port when it asked for `--port 0`).
+ *
+ * @since 0.1.0
+ * @category logging
+ */
+export const logAlways = (message: string): Effect.Effect<void> =>
+  Effect.logInfo(message).pipe(Logger.withMinimumLogLevel(LogLevel.All))
+
+/**
+ * Keeps a broken stdout / stderr (EPIPE once the reader of the logs went
+ * away, or any other write error) from taking the process down: the error is
+ * swallowed and what is written to that stream from then on is dropped.
+ * Idempotent.
+ *
+ * @since 0.1.0
+ * @category logging
+ */
+export const survivableOutput = (
+  streams: ReadonlyArray<NodeJS.WriteStream> = [process.stdout, process.stderr]
+): void => {
+  for (const stream of streams) {
+    if ((stream as { [kSurvivable]?: boolean })[kSurvivable]) continue
+    ;(stream as { [kSurvivable]?: boolean })[kSurvivable] = true
+    stream.on("error", () => {
+      // Nowhere left to report it; the process carries on.
+    })
+  }
+}
+
+const kSurvivable = Symbol.for("@tether/node/Cli/survivable")
 
 /**
  * Ends the program with a given exit code and a message for the person
