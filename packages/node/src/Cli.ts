@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as fs from "node:fs"
 import * as HashMap from "effect/HashMap"
 import * as Printable from "@tether/protocol/Printable"
 
@@ -287,3 +288,84 @@ export const reportExit = <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Eff
     Effect.sync(() => {
       if (error instanceof ExitCode && error.message.length > 0) process.stderr.write(`${error.message}\n`)
     }))
+
+/**
+ * Where a secret (password, token) may come from, in this order: a file
+ * (its first line), an environment variable, stdin when it is piped (its
+ * first line; only where stdin carries nothing else), or a prompt without
+ * echo when stdin is a terminal. Never argv: `/proc/PID/cmdline` is readable
+ * by every local user.
+ *
+ * @since 0.1.0
+ * @category secrets
+ */
+export interface SecretSources {
+  readonly file?: string | undefined
+  readonly env?: string | undefined
+  readonly stdin?: boolean | undefined
+  /** The prompt shown on a terminal (no prompt: never asks). */
+  readonly prompt?: string | undefined
+}
+
+/**
+ * Reads a secret from the first of {@link SecretSources} that has one;
+ * undefined when none does.
+ *
+ * @since 0.1.0
+ * @category secrets
+ */
+export const readSecret = (sources: SecretSources): Effect.Effect<string | undefined, ExitCode> =>
+  Effect.suspend(() => {
+    if (sources.file !== undefined) {
+      try {
+        return Effect.succeed(fs.readFileSync(sources.file, "utf8").split(/\r?\n/)[0]!)
+      } catch (error) {
+        return Effect.fail(exitWith(2, `cannot read ${sources.file}: ${(error as Error).message}`))
+      }
+    }
+    const fromEnv = sources.env !== undefined ? process.env[sources.env] : undefined
+    if (fromEnv !== undefined && fromEnv.length > 0) return Effect.succeed(fromEnv)
+    if (process.stdin.isTTY && sources.prompt !== undefined) return promptHidden(sources.prompt)
+    if (!process.stdin.isTTY && sources.stdin) return firstLineOfStdin
+    return Effect.succeed(undefined)
+  })
+
+const firstLineOfStdin: Effect.Effect<string | undefined> = Effect.async((resume) => {
+  let text = ""
+  const onData = (chunk: Buffer) => {
+    text += chunk.toString("utf8")
+    const newline = text.search(/\r?\n/)
+    if (newline >= 0 || text.length > 4096) finish(text.slice(0, newline >= 0 ? newline : 4096))
+  }
+  const onEnd = () => finish(text.length > 0 ? text : undefined)
+  const finish = (line: string | undefined) => {
+    process.stdin.off("data", onData).off("end", onEnd).pause()
+    resume(Effect.succeed(line))
+  }
+  process.stdin.on("data", onData).on("end", onEnd).resume()
+})
+
+const promptHidden = (prompt: string): Effect.Effect<string | undefined> =>
+  Effect.async((resume) => {
+    const stdin = process.stdin
+    process.stderr.write(prompt)
+    stdin.setRawMode(true)
+    let typed = ""
+    const finish = (value: string | undefined) => {
+      stdin.off("data", onData)
+      stdin.setRawMode(false)
+      stdin.pause()
+      process.stderr.write("\n")
+      resume(Effect.succeed(value))
+    }
+    const onData = (chunk: Buffer) => {
+      for (const c of chunk.toString("utf8")) {
+        if (c === "\r" || c === "\n") return finish(typed)
+        if (c === "\u0003" || c === "\u0004") return finish(undefined)
+        if (c === "\u007f" || c === "\b") typed = typed.slice(0, -1)
+        else typed += c
+      }
+    }
+    stdin.on("data", onData)
+    stdin.resume()
+  })
