@@ -286,7 +286,8 @@ export const teardown = <E, A>(exit: Exit.Exit<A, E>, onExit: (code: number) => 
 export const reportExit = <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.tapError(program, (error) =>
     Effect.sync(() => {
-      if (error instanceof ExitCode && error.message.length > 0) process.stderr.write(`${error.message}\n`)
+      // Escaped: a message may quote what a server sent.
+      if (error instanceof ExitCode && error.message.length > 0) process.stderr.write(`${Printable.escape(error.message)}\n`)
     }))
 
 /**

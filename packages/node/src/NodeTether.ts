@@ -10,6 +10,7 @@
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Socket from "@effect/platform/Socket"
 import * as SocketServer from "@effect/platform/SocketServer"
+import * as Metrics from "@tether/runtime/Metrics"
 import * as Transport from "@tether/runtime/Transport"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -241,7 +242,23 @@ export const makeServer = (
     const server: Net.Server = options.tls !== undefined
       ? Tls.createServer({ ...tcp(options), ...tlsServerOptions(options.tls) }, (socket) => onConnection(socket))
       : Net.createServer({ ...tcp(options) }, (socket) => onConnection(socket))
-    server.on("error", (cause) => Deferred.unsafeDone(failed, Exit.fail(cause)))
+    // An error on accept (EMFILE / ENFILE: out of file descriptors; ECONNABORTED ...)
+    // concerns one incoming connection, not the server: Node (libuv) keeps
+    // listening, so it is logged (the apps' loggers rate-limit repeats) and
+    // counted, and the sessions already open carry on.
+    const logRuntime = yield* Effect.runtime<never>()
+    server.on("error", (cause: NodeJS.ErrnoException) => {
+      if (cause.syscall === "accept") {
+        Metrics.acceptErrors.unsafeUpdate(1, [])
+        Runtime.runFork(logRuntime)(
+          Effect.logWarning(`accept failed: ${cause.code ?? cause.message}${
+            cause.code === "EMFILE" || cause.code === "ENFILE" ? " (out of file descriptors; raise `ulimit -n`)" : ""
+          }`)
+        )
+        return
+      }
+      Deferred.unsafeDone(failed, Exit.fail(cause))
+    })
     yield* Effect.addFinalizer(() =>
       Effect.async<void>((resume) => {
         for (const socket of pending) socket.destroy()

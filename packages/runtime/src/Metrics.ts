@@ -103,3 +103,13 @@ export const loginFailures = Metric.counter("tether_login_failures_total", {
 export const loginsThrottled = Metric.counter("tether_logins_throttled_total", {
   description: "Logins refused unchecked after too many failures"
 })
+
+/**
+ * Incoming connections lost to an error on accept (e.g. EMFILE: out of file descriptors).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const acceptErrors = Metric.counter("tether_accept_errors_total", {
+  description: "Incoming connections lost to an error on accept"
+})
