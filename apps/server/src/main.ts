@@ -8,6 +8,7 @@ import * as Options from "@effect/cli/Options"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cli from "@tether/node/Cli"
+import * as Descriptors from "@tether/node/Descriptors"
 import * as NodeTether from "@tether/node/NodeTether"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -138,6 +139,8 @@ const command = Command.make(
         : Modes.classic(common)
       return yield* Effect.gen(function*() {
         running = yield* start
+        // Node drops connections silently when out of descriptors: say so in the log.
+        yield* Descriptors.watch()
         // Whatever --log-level: a script that asked for --port 0 learns the port here.
         yield* Cli.logAlways(`listening on ${running.address.hostname}:${running.address.port}`).pipe(
           Effect.annotateLogs({ mode: flags.mode, tls: tls === undefined ? "off" : tls.requireClientCert ? "client-auth" : "on" })
