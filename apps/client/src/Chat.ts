@@ -7,6 +7,7 @@ import * as NodeTether from "@tether/node/NodeTether"
 import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
+import * as Printable from "@tether/protocol/Printable"
 import * as Client from "@tether/runtime/Client"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
 import * as TetherProtocol from "@tether/runtime/TetherProtocol"
@@ -19,7 +20,9 @@ export interface ChatOptions {
   readonly host: string
   readonly port: number
   readonly user: string
-  readonly password: string
+  /** A password, or a signed login token. */
+  readonly credential: { readonly password: string } | { readonly token: string }
+  readonly tls?: NodeTether.TlsConnectOptions | undefined
   readonly heartbeatTimeout: Duration.Duration
   readonly connectTimeout: Duration.Duration
 }
@@ -29,8 +32,17 @@ export const ExitCodes = { loginRefused: 3, couldNotConnect: 4 } as const
 
 const clock = (at: number) => new Date(at).toTimeString().slice(0, 8)
 
-/** How a message from the server reads in the terminal. */
+/**
+ * How a message from the server reads in the terminal: one line, with
+ * whatever the network sent escaped (no ESC / CSI / OSC sequence, C1
+ * control, carriage return, new line or bidi override reaches the terminal).
+ */
 export const render = (message: Message.Message): string | undefined => {
+  const line = renderRaw(message)
+  return line === undefined ? undefined : Printable.escape(line)
+}
+
+const renderRaw = (message: Message.Message): string | undefined => {
   switch (message._tag) {
     case "Said":
       return `[${clock(message.at)}] <${message.from}> ${message.text}`
@@ -49,8 +61,10 @@ export const render = (message: Message.Message): string | undefined => {
   }
 }
 
-/** How a connection state reads in the terminal's status line. */
-export const renderState = (state: Client.State): string => {
+/** How a connection state reads in the terminal's status line (escaped: reasons may quote the server). */
+export const renderState = (state: Client.State): string => Printable.escape(renderStateRaw(state))
+
+const renderStateRaw = (state: Client.State): string => {
   switch (state._tag) {
     case "Connecting":
       return state.attempt === 1 ? "* connecting..." : `* connecting (attempt ${state.attempt})...`
@@ -69,12 +83,20 @@ export const renderState = (state: Client.State): string => {
 
 const makeClient = (options: ChatOptions, onMessage: (m: Message.Message) => Effect.Effect<void>, reconnect: boolean) =>
   Client.make({
-    connect: NodeTether.connect({ host: options.host, port: options.port, connectTimeout: options.connectTimeout }),
+    connect: NodeTether.connect({
+      host: options.host,
+      port: options.port,
+      connectTimeout: options.connectTimeout,
+      tls: options.tls
+    }),
     framing: Frame.lengthPrefixed(),
     codec: Codec.json(Message.Message),
     dialect: TetherProtocol.dialect,
     heartbeat: Heartbeat.answer({ timeout: options.heartbeatTimeout }),
-    login: TetherProtocol.clientLogin(options.user, options.password),
+    login: TetherProtocol.clientLogin(
+      options.user,
+      "token" in options.credential ? { token: options.credential.token } : options.credential.password
+    ),
     correlate: TetherProtocol.correlate,
     onMessage,
     ...(reconnect ? {} : { reconnect: false as const })

@@ -19,4 +19,20 @@ describe("chat client rendering", () => {
     )
     assert.strictEqual(Chat.renderState({ _tag: "GaveUp", reason: "cannot connect" }), "* gave up: cannot connect")
   })
+
+  it("nothing from the network reaches the terminal as a control sequence", () => {
+    const hostile = "\u001b[2J\u001b]52;c;aGVsbG8=\u0007\u009b31m\rfake\nline\u202eevil\u2028"
+    const lines = [
+      Chat.render(Message.Said.make({ from: "bob", text: hostile, at: 0, seq: 1 })),
+      Chat.render(Message.Left.make({ user: "bob", reason: hostile.slice(0, 200) })),
+      Chat.render(Message.Bye.make({ reason: hostile })),
+      Chat.render(Message.Failure.make({ code: "X", message: hostile })),
+      Chat.renderState({ _tag: "GaveUp", reason: hostile })
+    ]
+    for (const line of lines) {
+      assert.isDefined(line)
+      assert.notMatch(line!, /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/)
+      assert.include(line!, "\\x1b[2J")
+    }
+  })
 })

@@ -91,7 +91,7 @@ describe("tether-server classic mode", () => {
   it("the classic client logs in and gets ServerDemos; a mute client is kicked by the heartbeat", async () => {
     const { port } = await P.startServer(["--mode", "classic", "--heartbeat-interval", "200ms", "--heartbeat-timeout", "600ms"])
     const client = P.start(P.clientBin, ["--mode", "classic", "--port", String(port), "--count", "1"])
-    assert.strictEqual(await client.exited(6000), 0, client.output())
+    assert.strictEqual(await client.exited(15_000), 0, client.output())
     assert.match(client.output(), new RegExp(`ServerDemo addr=127\\.0\\.0\\.1 port=${port} remark="server response: ok"`))
 
     // A peer that logs in and then never answers a HeartBeat.

@@ -14,13 +14,13 @@ import type * as Codec from "@tether/protocol/Codec"
 import type * as Frame from "@tether/protocol/Frame"
 import type * as Message from "@tether/protocol/Message"
 import * as Wire from "@tether/protocol/Wire"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { Authenticator } from "./Authenticator.js"
+import type * as Credentials from "./Authenticator.js"
 import type * as Connection from "./Connection.js"
 import type * as Heartbeat from "./Heartbeat.js"
 import * as HeartbeatScheduler from "./HeartbeatScheduler.js"
@@ -29,34 +29,13 @@ import * as Registry from "./Registry.js"
 import type { Session } from "./Session.js"
 
 /**
- * Checks a user's credentials for the login step.
+ * Checks a user's credentials for the login step (its own module;
+ * re-exported here).
  *
  * @since 0.1.0
  * @category services
  */
-export class Authenticator extends Context.Tag("@tether/runtime/Authenticator")<Authenticator, {
-  readonly authenticate: (user: string, password: string) => Effect.Effect<boolean>
-}>() {
-  /**
-   * Any user name with any non-empty password.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerAnyone: Layer.Layer<Authenticator> = Layer.succeed(Authenticator, {
-    authenticate: (_user, password) => Effect.succeed(password.length > 0)
-  })
-
-  /**
-   * A fixed table of user -> password.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerUsers = (users: Readonly<Record<string, string>>): Layer.Layer<Authenticator> =>
-    Layer.succeed(Authenticator, {
-      authenticate: (user, password) =>
-        Effect.succeed(Object.prototype.hasOwnProperty.call(users, user) && users[user] === password)
-    })
-}
+export { Authenticator } from "./Authenticator.js"
 
 /**
  * How a protocol logs in: which message carries credentials and how the
@@ -68,7 +47,7 @@ export class Authenticator extends Context.Tag("@tether/runtime/Authenticator")<
  * @category models
  */
 export interface LoginDialect<M> {
-  readonly credentials: (message: M) => { readonly user: string; readonly password: string } | undefined
+  readonly credentials: (message: M) => Credentials.Credentials | undefined
   readonly result: (status: Message.LoginStatus, reason?: string) => M
 }
 

@@ -14,6 +14,7 @@ import * as Exit from "effect/Exit"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
+import type * as Credentials from "../Authenticator.js"
 import * as Connection from "../Connection.js"
 import * as ConnectionError from "../ConnectionError.js"
 import * as Metrics from "../Metrics.js"
@@ -33,7 +34,7 @@ const logExit = (exit: Exit.Exit<unknown, unknown>) => {
   return quiet
     ? Effect.logInfo(`connection closed: ${reason}`)
     : Effect.logWarning(`connection closed: ${reason}`).pipe(
-      Effect.annotateLogs({ error: tag ?? "unknown", detail: String((error.value as Error).message ?? error.value) })
+      Effect.annotateLogs({ error: tag ?? "unknown", detail: ConnectionError.detail(error.value) })
     )
 }
 
@@ -120,8 +121,8 @@ export class Sessions<M, E, R> {
     session.connection.close(reason)
   }
 
-  private logIn(session: Session<M>, login: M, credentials: { readonly user: string; readonly password: string }) {
-    return Effect.flatMap(this.authenticator.authenticate(credentials.user, credentials.password), (ok) => {
+  private logIn(session: Session<M>, login: M, credentials: Credentials.Credentials) {
+    return Effect.flatMap(this.authenticator.authenticate({ ...credentials, remote: session.remote }), (ok) => {
       const connection = session.connection
       if (!connection.isOpen()) return Effect.void
       if (!ok) {
