@@ -57,6 +57,23 @@ const maxFrameBytes = Options.integer("max-frame-bytes").pipe(
   Options.withDefault(1024 * 1024),
   Options.withDescription("largest frame accepted; a larger declared length closes the connection (classic: at most 65535)")
 )
+const maxPending = Cli.orUndefined(
+  Options.integer("max-pending").pipe(Options.withDescription(
+    "connections not logged in yet, at most (default: half of --max-connections when that is given, else unlimited): peers that never log in cannot take every slot"
+  ))
+)
+const maxPendingPerAddress = Options.integer("max-pending-per-address").pipe(
+  Options.withDefault(256),
+  Options.withDescription("connections not logged in yet from one address, at most")
+)
+const rateMessages = Options.integer("rate-messages").pipe(
+  Options.withDefault(50),
+  Options.withDescription("chat: messages per second one session may send (bursts of twice that); a Who counts as 10; over it a Say gets SayRefused RateLimited")
+)
+const rateBytes = Options.integer("rate-bytes").pipe(
+  Options.withDefault(1024 * 1024),
+  Options.withDescription("chat: bytes per second of input one session may send (bursts of twice that)")
+)
 const maxConnections = Cli.orUndefined(
   Options.integer("max-connections").pipe(Options.withDescription("connections beyond this are refused with a message"))
 )
@@ -112,6 +129,10 @@ const command = Command.make(
     loginTimeout,
     maxFrameBytes,
     maxConnections,
+    maxPending,
+    maxPendingPerAddress,
+    rateMessages,
+    rateBytes,
     drainTimeout,
     driver,
     users,
@@ -132,6 +153,10 @@ const command = Command.make(
       loginTimeout: flags.loginTimeout,
       maxFrameBytes: flags.maxFrameBytes,
       maxConnections: flags.maxConnections,
+      maxPending: flags.maxPending ??
+        (flags.maxConnections !== undefined ? Math.max(1, Math.ceil(flags.maxConnections / 2)) : undefined),
+      maxPendingPerAddress: flags.maxPendingPerAddress,
+      rateLimit: { messagesPerSecond: flags.rateMessages, burst: flags.rateMessages * 2, bytesPerSecond: flags.rateBytes },
       drainTimeout: flags.drainTimeout,
       driver: flags.driver
     }

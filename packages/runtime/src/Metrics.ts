@@ -159,3 +159,22 @@ export const loginsThrottled = counter("tether_logins_throttled_total", "Logins 
  * @category metrics
  */
 export const acceptErrors = counter("tether_accept_errors_total", "Incoming connections lost to an error on accept")
+
+/**
+ * Messages a session sent over its rate limit (not handled; the peer told where the protocol can).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const rateLimited = counter("tether_rate_limited_total", "Messages refused for exceeding a session's rate limit")
+
+/**
+ * Connections refused at accept for the budget of connections not logged in (see `Server.Options.maxPending`).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const admissionsRefused = counter(
+  "tether_admissions_refused_total",
+  "Connections refused at accept for the budget of connections not logged in"
+)

@@ -80,6 +80,19 @@ export interface Options<M, E, R> {
   readonly loginTimeout?: Duration.DurationInput
   /** Connections beyond this many get `refuse(reason)` (if given) and are closed. */
   readonly maxConnections?: number
+  /**
+   * Connections that have not logged in yet, at most (default unlimited): their
+   * own, smaller budget, so a flood of peers that never log in cannot take the
+   * slots of real users. Beyond it (and when the server is at
+   * `maxConnections`) the oldest connection not logged in is closed to make
+   * room for the new one: a real user logs in within moments of connecting,
+   * an idle peer is the one nearest its login timeout.
+   */
+  readonly maxPending?: number
+  /** The same, per remote address (default unlimited). */
+  readonly maxPendingPerAddress?: number
+  /** A per-session rate limit on the messages handed to `handler` (default none). */
+  readonly rateLimit?: RateLimit<NoInfer<M>>
   readonly refuse?: (reason: string) => NoInfer<M> | undefined
   /** The message sent to a session the server closes (kick, shutdown). */
   readonly goodbye?: (reason: string) => NoInfer<M> | undefined
@@ -113,6 +126,25 @@ export interface Options<M, E, R> {
   readonly sharedHeartbeat?: boolean
   /** Describes the peer of an accepted socket without a transport (the Node layer supplies `host:port`). */
   readonly peerAddress?: Effect.Effect<string>
+}
+
+/**
+ * A per-session token bucket: `messagesPerSecond` sustained with bursts of
+ * `burst`, and optionally `bytesPerSecond` of input (bursts of two seconds'
+ * worth). A message over the limit is not handled: the peer gets
+ * `refuse(message, retryAfterMs)` when that gives a message, and the refusal
+ * is counted (`tether_rate_limited_total`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RateLimit<M> {
+  readonly messagesPerSecond: number
+  readonly burst: number
+  readonly bytesPerSecond?: number | undefined
+  /** Tokens a message costs (default 1): an expensive request can cost more. */
+  readonly cost?: ((message: M) => number) | undefined
+  readonly refuse?: ((message: M, retryAfterMs: number) => M | undefined) | undefined
 }
 
 /**
@@ -209,7 +241,16 @@ export const make = <M, E = never, R = never>(
     // Sessions run without a fiber of their own (Connection.unsafeStart);
     // their handler fibers and end handling run on this runtime.
     const runtime = yield* Effect.runtime<R>()
-    const sessions = new Sessions<M, E, R>(options, wire, registry, authenticator, runtime, connectionOptions)
+    const clock = yield* Effect.clock
+    const sessions = new Sessions<M, E, R>(
+      options,
+      wire,
+      registry,
+      authenticator,
+      runtime,
+      connectionOptions,
+      () => clock.unsafeCurrentTimeMillis()
+    )
 
     const acceptFiber = yield* Effect.forkScoped(
       socketServer.run((socket) =>
