@@ -86,8 +86,17 @@ interface Started {
 const nodeFlags = process.env.BENCH_NODE_FLAGS?.split(" ").filter((flag) => flag.length > 0) ?? []
 const logDir = process.env.BENCH_LOG_DIR
 
+/**
+ * The V8 flags tether-server runs with (its bin's shebang), given to the raw
+ * server too so both run alike: a 1 MiB young generation. The raw server's
+ * stays at 1 MiB anyway; Tether's grew to 16 MiB while Effect and the CLI
+ * loaded and cost ~30 MiB of RSS and 10-30% more CPU per frame (RESULTS.md).
+ */
+const echoServerFlags = ["--max-semi-space-size=1"]
+
 const startServer = async (kind: ServerKind, heartbeat?: { interval: number; timeout: number }): Promise<Started> => {
-  const [cmd, argv] = pinned(0, [...nodeFlags, ...serverArgv(kind, heartbeat)])
+  const heapFlags = kind === "raw" || kind === "tether" || kind === "tether-variant" ? echoServerFlags : []
+  const [cmd, argv] = pinned(0, [...heapFlags, ...nodeFlags, ...serverArgv(kind, heartbeat)])
   const child = spawn(cmd, [...argv], { stdio: ["ignore", "pipe", "inherit"] })
   const log = logDir !== undefined ? fs.createWriteStream(path.join(logDir, `${kind}-${child.pid}.log`)) : undefined
   const port = await new Promise<number>((resolve, reject) => {
