@@ -286,6 +286,8 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
   private wakeWriter: (() => void) | undefined = undefined
   private writing = false
   private flushScheduled = false
+  private flushQueued = false
+  private inData = false
   private roomWaiters: Array<() => void> | undefined = undefined
   private flushWaiters: Array<() => void> | undefined = undefined
   // the transport path: how the connection reports its end
@@ -367,16 +369,25 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     if (this.direct) {
       if (!this.flushScheduled && !this.writing) {
         this.flushScheduled = true
-        // (A flush that ran meanwhile, from onData, leaves nothing for this one.)
-        queueMicrotask(this.flushTask ??= () => {
-          if (this.flushScheduled) this.flushDirect()
-        })
+        // Inside the data callback, onData flushes (or queues) at its end.
+        if (!this.inData) this.queueFlush()
       }
     } else if (this.wakeWriter !== undefined) {
       const wake = this.wakeWriter
       this.wakeWriter = undefined
       wake()
     }
+  }
+
+  /** One flush microtask at a time (Node's queueMicrotask costs an AsyncResource and a bound function). */
+  private queueFlush(): void {
+    if (this.flushQueued) return
+    this.flushQueued = true
+    // (A flush that ran meanwhile, from onData, leaves nothing for this one.)
+    queueMicrotask(this.flushTask ??= () => {
+      this.flushQueued = false
+      if (this.flushScheduled) this.flushDirect()
+    })
   }
 
   private enqueue(payload: Uint8Array | string): boolean {
@@ -558,6 +569,22 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
 
   onData(chunk: Uint8Array): void {
     if (this.failure !== undefined) return
+    this.inData = true
+    try {
+      this.receive(chunk)
+    } finally {
+      this.inData = false
+    }
+    // What a synchronous handler queued for this chunk goes out now, inside
+    // the data callback (as a raw server writes), not after the callbacks
+    // Node queues behind it, and without a microtask per chunk.
+    if (this.flushScheduled) {
+      if (!this.handling && this.transport !== undefined) this.flushDirect()
+      else this.queueFlush()
+    }
+  }
+
+  private receive(chunk: Uint8Array): void {
     const stats = this.stats
     stats.bytesIn += chunk.length
     const frames = this.decoder!.push(chunk)
@@ -602,10 +629,6 @@ class ConnectionImpl<M> implements Connection<M>, Transport.Handlers {
     }
     if (inbound.length === 0) this.inboundBytes = 0
     if (!this.handling && !this.paused && inbound.length > 0) this.dispatch()
-    // What a synchronous handler queued for this chunk goes out now, inside
-    // the data callback (as a raw server writes), not after the callbacks
-    // Node queues behind it; the scheduled flush is then skipped.
-    if (this.flushScheduled && !this.handling && this.transport !== undefined) this.flushDirect()
   }
 
   onEnd(): void {
