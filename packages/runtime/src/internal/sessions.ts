@@ -67,12 +67,25 @@ export class Sessions<M, E, R> {
 
   // --- accept ---
 
-  accept(socket: Socket.Socket, remote: string): Effect.Effect<void> {
+  /** Set when the server stops accepting (the drain): later sockets from any source are refused. */
+  closed = false
+
+  /**
+   * Makes `socket` a session. `connectionOptions` (default: the server's)
+   * give another source its own framing and wire (a WebSocket's messages);
+   * the codec is the server's, so a broadcast is encoded once for all.
+   */
+  accept(
+    socket: Socket.Socket,
+    remote: string,
+    connectionOptions: Connection.Options<M> = this.connectionOptions
+  ): Effect.Effect<void> {
     const options = this.options
+    if (this.closed) return this.refuse(socket, remote, connectionOptions, "shutting down")
     if (options.maxConnections !== undefined && this.running.size >= options.maxConnections) {
-      return this.refuse(socket, remote)
+      return this.refuse(socket, remote, connectionOptions, `too many connections (limit ${options.maxConnections})`)
     }
-    return Effect.flatMap(Connection.make(socket, this.connectionOptions), (connection) =>
+    return Effect.flatMap(Connection.make(socket, connectionOptions), (connection) =>
       Effect.sync(() => {
         this.stats.accepted++
         Metrics.connectionsAccepted.unsafeUpdate(1, [])
@@ -92,18 +105,22 @@ export class Sessions<M, E, R> {
     if (this.running.has(session.id)) session.stop = stop
   }
 
-  private refuse(socket: Socket.Socket, remote: string): Effect.Effect<void> {
+  private refuse(
+    socket: Socket.Socket,
+    remote: string,
+    connectionOptions: Connection.Options<M>,
+    reason: string
+  ): Effect.Effect<void> {
     const options = this.options
     return Effect.gen(this, function*() {
       this.stats.refused++
       Metrics.connectionsRefused.unsafeUpdate(1, [])
       const connection = yield* Connection.make(socket, {
-        framing: options.framing,
+        framing: connectionOptions.framing,
         codec: options.codec,
-        wire: this.wire,
+        wire: connectionOptions.wire ?? this.wire,
         heartbeat: { name: "refusal", timeoutMs: 5_000, counts: "any", answers: false, pinger: undefined }
       })
-      const reason = `too many connections (limit ${options.maxConnections})`
       const message = options.refuse?.(reason)
       if (message !== undefined) connection.unsafeSend(message)
       connection.close(reason)
