@@ -24,7 +24,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import type { Duplex } from "node:stream"
 import * as Dashboard from "./Dashboard.js"
+import type * as NodeWebSocket from "./NodeWebSocket.js"
 import * as Prometheus from "./Prometheus.js"
 
 /**
@@ -40,6 +42,11 @@ export interface Options {
   readonly headersTimeout?: Duration.DurationInput
   /** Time a client has to send a whole request (default 30 s). */
   readonly requestTimeout?: Duration.DurationInput
+  /**
+   * WebSocket endpoints (`NodeWebSocket.upgrade`): upgrade requests to their
+   * paths go to them; any other upgrade request goes to the router as usual.
+   */
+  readonly webSockets?: ReadonlyArray<NodeWebSocket.Upgrade>
 }
 
 /**
@@ -84,9 +91,10 @@ export const serve = <E, R>(
 > =>
   Effect.gen(function*() {
     const host = options.host ?? "127.0.0.1"
+    let nodeServer: Http.Server | undefined
     const server = yield* NodeHttpServer.make(
       () =>
-        Http.createServer({
+        nodeServer = Http.createServer({
           // A slow or silent client cannot hold a socket for Node's defaults (60 s / 300 s).
           headersTimeout: Duration.toMillis(options.headersTimeout ?? defaultHeadersTimeout),
           requestTimeout: Duration.toMillis(options.requestTimeout ?? defaultRequestTimeout),
@@ -96,10 +104,40 @@ export const serve = <E, R>(
       { host, port: options.port ?? 0 }
     )
     yield* HttpServer.serveEffect(router).pipe(Effect.provideService(HttpServer.HttpServer, server))
+    const webSockets = options.webSockets ?? []
+    if (webSockets.length > 0 && nodeServer !== undefined) yield* routeUpgrades(nodeServer, webSockets)
     const address = server.address as HttpServer.TcpAddress
     const hostname = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname
     return { hostname: address.hostname, port: address.port, url: `http://${hostname}:${address.port}` }
   })
+
+/**
+ * Puts `webSockets` in front of the platform's upgrade listener: a request
+ * to one of their paths is theirs, any other goes on to the platform (and
+ * its router). Undone, and the endpoints closed, when the scope closes.
+ */
+const routeUpgrades = (nodeServer: Http.Server, webSockets: ReadonlyArray<NodeWebSocket.Upgrade>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const platform = nodeServer.listeners("upgrade") as Array<(...args: Array<unknown>) => void>
+      const byPath = new Map(webSockets.map((w) => [w.path, w]))
+      const listener = (request: Http.IncomingMessage, socket: Duplex, head: Buffer) => {
+        const url = request.url ?? "/"
+        const query = url.indexOf("?")
+        const endpoint = byPath.get(query === -1 ? url : url.slice(0, query))
+        if (endpoint !== undefined) return endpoint.handle(request, socket, head)
+        for (const l of platform) l.call(nodeServer, request, socket, head)
+      }
+      nodeServer.removeAllListeners("upgrade")
+      nodeServer.on("upgrade", listener)
+      return listener
+    }),
+    (listener) =>
+      Effect.sync(() => {
+        nodeServer.off("upgrade", listener)
+        for (const w of webSockets) w.close()
+      })
+  )
 
 /**
  * `GET /healthz`: the {@link Health.Report} as JSON; status 200 when ready,
