@@ -143,7 +143,7 @@ const connect = (attempt: number) => {
     if (refusedReason !== undefined) return update(Chat.refused(state, refusedReason))
     if (state.user === undefined) return
     const reason = event.reason.length > 0 ? event.reason : loggedIn ? "connection closed" : "cannot connect"
-    update(Chat.disconnected(state, loggedIn ? 1 : attempt, reason, Date.now()))
+    update(Chat.disconnected(state, attempt, reason, Date.now()))
     scheduleRetry()
   }
 }

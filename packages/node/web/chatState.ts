@@ -79,17 +79,18 @@ export const refused = (_state: State, reason: string): State => ({
 
 /**
  * The socket closed (or could not open). `attempt` is the attempt that
- * failed (1 after a session that was up). Reconnects with backoff until the
- * attempts run out.
+ * failed; after a session that was up, counting starts again at 1. Reconnects
+ * with backoff (1 s, 2 s, ... 32 s) until `maxAttempts` have failed.
  */
 export const disconnected = (state: State, attempt: number, reason: string, now: number): State => {
   if (state.user === undefined) return state
   const wasUp = state.connection._tag === "Connected"
   const next: State = wasUp ? info({ ...state, present: [] }, `disconnected: ${reason}`, now) : state
-  if (attempt >= maxAttempts) return { ...next, connection: { _tag: "GaveUp", reason } }
+  const nextAttempt = wasUp ? 1 : attempt + 1
+  if (nextAttempt > maxAttempts) return { ...next, connection: { _tag: "GaveUp", reason } }
   return {
     ...next,
-    connection: { _tag: "Reconnecting", attempt: attempt + 1, maxAttempts, at: now + backoffMs(attempt), reason }
+    connection: { _tag: "Reconnecting", attempt: nextAttempt, maxAttempts, at: now + backoffMs(nextAttempt), reason }
   }
 }
 
