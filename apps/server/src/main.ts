@@ -156,9 +156,9 @@ const command = Command.make(
         running = started.running
         const web = started.httpUrl === undefined
           ? ""
-          : flags.mode === "chat"
-          ? `, web chat on ${started.httpUrl}/ (WebSocket ${started.httpUrl.replace("http", "ws")}/ws), ${started.httpUrl}/dashboard (also /metrics, /healthz)`
-          : `, ${started.httpUrl}/dashboard (also /metrics, /healthz)`
+          : `, ${started.httpUrl}/dashboard (also /metrics, /healthz)${
+            flags.mode === "chat" ? `, web chat on ${started.httpUrl}/ (WebSocket ${started.httpUrl.replace("http", "ws")}/ws)` : ""
+          }`
         yield* Effect.logInfo(`listening on ${running.address.hostname}:${running.address.port}${web}`).pipe(
           Effect.annotateLogs("mode", flags.mode)
         )
