@@ -33,7 +33,11 @@ type Behaviour = (connection: Connection.Connection<Message.Message>, batch: Rea
  */
 const serve = (
   behaviour: Behaviour,
-  options: { readonly outbound?: Connection.OutboundOptions; readonly onOpen?: (c: Connection.Connection<Message.Message>) => void } = {}
+  options: {
+    readonly outbound?: Connection.OutboundOptions
+    readonly onOpen?: (c: Connection.Connection<Message.Message>) => void
+    readonly http?: NodeHttp.Options
+  } = {}
 ) =>
   Effect.gen(function*() {
     const ended = yield* Deferred.make<ConnectionError | undefined>()
@@ -55,7 +59,7 @@ const serve = (
           })
       )
     const upgrade = NodeWebSocket.upgrade("/ws", () => accept, Runtime.runFork(runtime), { maxPayload: maxFrameBytes })
-    const address = yield* NodeHttp.serve(HttpRouter.empty, { port: 0, webSockets: [upgrade] })
+    const address = yield* NodeHttp.serve(HttpRouter.empty, { port: 0, ...options.http, webSockets: [upgrade] })
     return { port: address.port, url: `ws://127.0.0.1:${address.port}/ws`, ended: Deferred.await(ended) }
   })
 
@@ -166,6 +170,19 @@ describe("NodeWebSocket", () => {
       // The server destroyed its side: the client sees the end (once it reads again).
       socket.resume()
       yield* Effect.promise(() => new Promise<void>((done) => socket.on("close", () => done())))
+    }))
+
+  it.scopedLive("a WebSocket outlives the HTTP server's header and request timeouts", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serve(echo, { http: { headersTimeout: "1 second", requestTimeout: "1 second" } })
+      const { closed, received, ws } = yield* open(url)
+      let closedEarly = false
+      void closed.then(() => (closedEarly = true))
+      yield* Effect.sleep("2500 millis")
+      assert.isFalse(closedEarly)
+      ws.send(JSON.stringify({ _tag: "Say", id: 9, text: "still here" }))
+      yield* Effect.promise(() => waitUntil(() => received.length === 1))
+      assert.deepStrictEqual(JSON.parse(received[0]!), { _tag: "Ack", id: 9 })
     }))
 
   it.scopedLive("requests to other paths go to the router; /ws answers 503 while nothing accepts", () =>
