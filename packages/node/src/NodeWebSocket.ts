@@ -73,48 +73,81 @@ const framing = "websocket"
 const textOnly = { binary: false } as const
 const noop = () => {}
 
-/** The transport over one `ws` WebSocket. */
+const kTransport = Symbol.for("@tether/node/WsTransport")
+type Tagged = WebSocket & { [kTransport]: WsTransport }
+
+// Listeners shared by every WebSocket (`ws` calls them with the socket as
+// `this`): no closure per session.
+function onMessage(this: WebSocket, data: Buffer | ArrayBuffer | Array<Buffer>, isBinary: boolean) {
+  ;(this as Tagged)[kTransport].message(data, isBinary)
+}
+function onError(this: WebSocket, cause: Error & { code?: string }) {
+  ;(this as Tagged)[kTransport].error(cause)
+}
+function onClose(this: WebSocket) {
+  ;(this as Tagged)[kTransport].closed()
+}
+
+/**
+ * The transport over one `ws` WebSocket, and the platform `Socket` view of
+ * it (made only if something runs it the platform way).
+ */
 class WsTransport implements Transport.Transport {
+  readonly [Socket.TypeId]: Socket.TypeId = Socket.TypeId
+  readonly [Transport.TypeId]: Transport.Transport = this
   private handlers: Transport.Handlers | undefined = undefined
   private finished = false
+  private platform: Socket.Socket | undefined = undefined
 
   constructor(
     private readonly ws: WebSocket,
     readonly remote: string,
     private readonly maxPayload: number,
     private readonly highWaterMark: number
-  ) {}
+  ) {
+    ;(ws as Tagged)[kTransport] = this
+  }
 
   start(handlers: Transport.Handlers): void {
     this.handlers = handlers
     const ws = this.ws
-    ws.on("message", (data: Buffer | ArrayBuffer | Array<Buffer>, isBinary: boolean) => {
-      if (this.finished) return
-      const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
-      if (isBinary) {
-        return this.fail(new FrameError({ reason: "BinaryMessage", framing, size: bytes.length, limit: this.maxPayload }))
-      }
-      handlers.onData(bytes)
-    })
-    ws.on("error", (cause: Error & { code?: string }) => {
-      switch (cause.code) {
-        case "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH":
-          // `ws` refuses a message from its declared length and does not say
-          // the length: the size is reported as the least that fails.
-          return this.fail(
-            new FrameError({ reason: "FrameTooLarge", framing, size: this.maxPayload + 1, limit: this.maxPayload })
-          )
-        case "WS_ERR_INVALID_UTF8":
-          return this.fail(new FrameError({ reason: "InvalidUtf8", framing, size: 0, limit: this.maxPayload }))
-        default:
-          return this.fail(new Socket.SocketGenericError({ reason: "Read", cause }))
-      }
-    })
-    ws.on("close", () => {
-      if (this.finished) return
+    if (ws.readyState !== WebSocket.OPEN) {
       this.finished = true
-      handlers.onEnd()
-    })
+      return handlers.onEnd()
+    }
+    ws.on("message", onMessage)
+    ws.on("error", onError)
+    ws.on("close", onClose)
+  }
+
+  message(data: Buffer | ArrayBuffer | Array<Buffer>, isBinary: boolean): void {
+    if (this.finished) return
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+    if (isBinary) {
+      return this.fail(new FrameError({ reason: "BinaryMessage", framing, size: bytes.length, limit: this.maxPayload }))
+    }
+    this.handlers!.onData(bytes)
+  }
+
+  error(cause: Error & { code?: string }): void {
+    switch (cause.code) {
+      case "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH":
+        // `ws` refuses a message from its declared length and does not say
+        // the length: the size is reported as the least that fails.
+        return this.fail(
+          new FrameError({ reason: "FrameTooLarge", framing, size: this.maxPayload + 1, limit: this.maxPayload })
+        )
+      case "WS_ERR_INVALID_UTF8":
+        return this.fail(new FrameError({ reason: "InvalidUtf8", framing, size: 0, limit: this.maxPayload }))
+      default:
+        return this.fail(new Socket.SocketGenericError({ reason: "Read", cause }))
+    }
+  }
+
+  closed(): void {
+    if (this.finished) return
+    this.finished = true
+    this.handlers?.onEnd()
   }
 
   private fail(error: Socket.SocketError | FrameError): void {
@@ -152,29 +185,36 @@ class WsTransport implements Transport.Transport {
   destroy(): void {
     this.ws.terminate()
   }
+
+  private get view(): Socket.Socket {
+    return this.platform ??= Effect.runSync(Socket.fromWebSocket(Effect.succeed(this.ws as never)))
+  }
+  get run() {
+    return this.view.run
+  }
+  get runRaw() {
+    return this.view.runRaw
+  }
+  get writer() {
+    return this.view.writer
+  }
 }
 
 /**
  * A platform `Socket` over `ws`, carrying a {@link Transport.Transport}: a
- * Tether connection made over it runs on the transport's callbacks.
+ * Tether connection made over it runs on the transport's callbacks; anything
+ * else can `run` it the platform way (`Socket.fromWebSocket`, made then).
  *
  * @since 0.2.0
  * @category constructors
  */
-export const toSocket = (ws: WebSocket, remote: string, options: Options = {}): Effect.Effect<Socket.Socket> =>
-  Effect.map(
-    Socket.fromWebSocket(Effect.succeed(ws as never)),
-    (socket) =>
-      Transport.attach(
-        socket,
-        new WsTransport(
-          ws,
-          remote,
-          options.maxPayload ?? defaultMaxPayload,
-          options.highWaterMark ?? defaultHighWaterMark
-        )
-      )
-  )
+export const toSocket = (ws: WebSocket, remote: string, options: Options = {}): Socket.Socket =>
+  new WsTransport(
+    ws,
+    remote,
+    options.maxPayload ?? defaultMaxPayload,
+    options.highWaterMark ?? defaultHighWaterMark
+  ) as unknown as Socket.Socket
 
 /**
  * An upgrade handler for `path`: each WebSocket opened there becomes a
@@ -211,7 +251,7 @@ export const upgrade = (
       socket.on("error", noop)
       wss.handleUpgrade(request, socket, head, (ws) => {
         const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`
-        runFork(Effect.flatMap(toSocket(ws, remote, options), (s) => to(s, remote)))
+        runFork(to(toSocket(ws, remote, options), remote))
       })
     },
     close: () => wss.close()
