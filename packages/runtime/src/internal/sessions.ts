@@ -81,9 +81,11 @@ export class Sessions<M, E, R> {
     connectionOptions: Connection.Options<M> = this.connectionOptions
   ): Effect.Effect<void> {
     const options = this.options
-    if (this.closed) return this.refuse(socket, remote, connectionOptions, "shutting down")
+    // Draining: the goodbye a live session gets, not the limit's refusal.
+    if (this.closed) return this.refuse(socket, remote, connectionOptions, "shutting down", options.goodbye)
     if (options.maxConnections !== undefined && this.running.size >= options.maxConnections) {
-      return this.refuse(socket, remote, connectionOptions, `too many connections (limit ${options.maxConnections})`)
+      const reason = `too many connections (limit ${options.maxConnections})`
+      return this.refuse(socket, remote, connectionOptions, reason, options.refuse)
     }
     return Effect.flatMap(Connection.make(socket, connectionOptions), (connection) =>
       Effect.sync(() => {
@@ -109,7 +111,8 @@ export class Sessions<M, E, R> {
     socket: Socket.Socket,
     remote: string,
     connectionOptions: Connection.Options<M>,
-    reason: string
+    reason: string,
+    say: ((reason: string) => M | undefined) | undefined
   ): Effect.Effect<void> {
     const options = this.options
     return Effect.gen(this, function*() {
@@ -121,7 +124,7 @@ export class Sessions<M, E, R> {
         wire: connectionOptions.wire ?? this.wire,
         heartbeat: { name: "refusal", timeoutMs: 5_000, counts: "any", answers: false, pinger: undefined }
       })
-      const message = options.refuse?.(reason)
+      const message = say?.(reason)
       if (message !== undefined) connection.unsafeSend(message)
       connection.close(reason)
       yield* Effect.logWarning(`refused connection: ${reason}`).pipe(Effect.annotateLogs("remote", remote))
