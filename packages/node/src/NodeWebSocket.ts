@@ -16,7 +16,10 @@
  * `ws`'s 100 MiB per message), and its `Socket` hides whether a message was
  * text or binary and how much is buffered for the peer. The upgrade here is
  * the same `ws` library, configured; the sockets are still `@effect/platform`
- * `Socket`s (`Socket.fromWebSocket`), so the fiber driver runs over them too.
+ * `Socket`s (`Socket.fromWebSocket`, built only if run the platform way).
+ * Under the fiber driver (`driver: "fiber"`) the platform's writer sends
+ * bytes as binary messages and its reader does not tell binary from text:
+ * Tether's WebSocket sessions use the callback driver (the default).
  *
  * @since 0.2.0
  */
