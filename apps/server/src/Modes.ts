@@ -12,6 +12,7 @@ import * as ClassicProtocol from "@tether/runtime/ClassicProtocol"
 import type * as Connection from "@tether/runtime/Connection"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
 import * as Server from "@tether/runtime/Server"
+import type * as Socket from "@effect/platform/Socket"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -42,6 +43,12 @@ export interface Running {
   readonly stats: Server.Stats
   /** The live sessions, as the registry tells them apart. */
   readonly sessions: () => ReadonlyArray<{ readonly id: number; readonly user: string | undefined; readonly remote: string }>
+  /**
+   * Chat mode: makes a WebSocket (opened on the HTTP side's `/ws`) a session
+   * of this server, beside its TCP sessions (`Server.accept`, with the
+   * message framing: one Tether message per WebSocket text message).
+   */
+  readonly acceptWebSocket?: ((socket: Socket.Socket, remote: string) => Effect.Effect<void>) | undefined
 }
 
 type Requirements = SocketServer.SocketServer | Server.Authenticator | Scope.Scope
@@ -87,7 +94,12 @@ export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "
       ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
       ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {})
     })
-    return running(server)
+    // WebSocket peers: the same sessions and codec; each message one frame, as large as a TCP one.
+    const messages = Frame.messages({ maxFrameBytes: options.maxFrameBytes })
+    return {
+      ...running(server),
+      acceptWebSocket: (socket, remote) => server.accept(socket, { remote, framing: messages })
+    }
   })
 
 const PING = new TextEncoder().encode("PING")

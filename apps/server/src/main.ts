@@ -30,7 +30,7 @@ const port = Cli.orUndefined(
 )
 const httpPort = Cli.orUndefined(
   Options.integer("http-port").pipe(
-    Options.withDescription("serve /metrics (Prometheus), /healthz and /dashboard over HTTP on this port (default off; 0 picks a free one)")
+    Options.withDescription("serve /metrics (Prometheus), /healthz and /dashboard over HTTP on this port, and in chat mode the web chat page (/) and its WebSocket (/ws) (default off; 0 picks a free one)")
   )
 )
 const heartbeatInterval = Cli.orUndefined(
@@ -185,7 +185,14 @@ const command = Command.make(
         const http = flags.httpPort === undefined ? undefined : Effect.flatMap(
           Effect.promise(() => import("./Http.js")),
           (Http) =>
-            Http.start({ host: flags.host, port: flags.httpPort! }).pipe(
+            Http.start({
+              host: flags.host,
+              port: flags.httpPort!,
+              // Chat mode: the web chat page and /ws, whose sockets join the chat server once it is up.
+              webSocket: flags.mode === "chat"
+                ? { accept: () => running?.acceptWebSocket, maxPayload: flags.maxFrameBytes }
+                : undefined
+            }).pipe(
               Effect.mapError((error) =>
                 Cli.exitWith(1, `cannot listen on ${flags.host}:${flags.httpPort} (http): ${String((error.cause as Error)?.message ?? error.cause)}`)
               )
@@ -195,7 +202,11 @@ const command = Command.make(
         running = started.running
         // Node drops connections silently when out of descriptors: say so in the log.
         yield* Descriptors.watch()
-        const web = started.httpUrl === undefined ? "" : `, ${started.httpUrl}/dashboard (also /metrics, /healthz)`
+        const web = started.httpUrl === undefined
+          ? ""
+          : `, ${started.httpUrl}/dashboard (also /metrics, /healthz)${
+            flags.mode === "chat" ? `, web chat on ${started.httpUrl}/ (WebSocket ${started.httpUrl.replace("http", "ws")}/ws)` : ""
+          }`
         // Whatever --log-level: a script that asked for --port 0 learns the port here.
         yield* Cli.logAlways(`listening on ${running.address.hostname}:${running.address.port}${web}`).pipe(
           Effect.annotateLogs({ mode: flags.mode, tls: tls === undefined ? "off" : tls.requireClientCert ? "client-auth" : "on" })
