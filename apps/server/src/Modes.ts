@@ -33,6 +33,8 @@ export interface Common {
   /** Connections not logged in yet, in all and per address (chat, classic). */
   readonly maxPending?: number | undefined
   readonly maxPendingPerAddress?: number | undefined
+  /** Bytes a connection may send before its login succeeds (chat, classic; default 64 KiB). */
+  readonly maxLoginBytes?: number | undefined
   /** Per-session rate (chat): messages per second, burst, bytes per second; undefined: the default. */
   readonly rateLimit?: { readonly messagesPerSecond: number; readonly burst: number; readonly bytesPerSecond: number } | undefined
 }
@@ -67,7 +69,8 @@ const common = (options: Common) => ({
   ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
   ...(options.driver !== undefined ? { driver: options.driver } : {}),
   ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
-  ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {})
+  ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
+  ...(options.maxLoginBytes !== undefined ? { maxLoginBytes: options.maxLoginBytes } : {})
 })
 
 /** Chat: login, rooms with numbered history, resume with replay, Say -> Said to the room then Ack, Joined / Left, Who -> Present (`ChatServer`). */
@@ -92,6 +95,7 @@ export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "
       ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {}),
       ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
       ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
+      ...(options.maxLoginBytes !== undefined ? { maxLoginBytes: options.maxLoginBytes } : {}),
       ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {})
     })
     // WebSocket peers: the same sessions and codec; each message one frame, as large as a TCP one.

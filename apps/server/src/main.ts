@@ -62,6 +62,10 @@ const maxPending = Cli.orUndefined(
     "connections not logged in yet, at most (default: half of --max-connections when that is given, else unlimited): peers that never log in cannot take every slot"
   ))
 )
+const maxLoginBytes = Options.integer("max-login-bytes").pipe(
+  Options.withDefault(64 * 1024),
+  Options.withDescription("bytes a connection may send before its login succeeds (chat, classic): an unauthenticated peer cannot make the server buffer more")
+)
 const maxPendingPerAddress = Options.integer("max-pending-per-address").pipe(
   Options.withDefault(256),
   Options.withDescription("connections not logged in yet from one address, at most")
@@ -131,6 +135,7 @@ const command = Command.make(
     maxConnections,
     maxPending,
     maxPendingPerAddress,
+    maxLoginBytes,
     rateMessages,
     rateBytes,
     drainTimeout,
@@ -156,6 +161,7 @@ const command = Command.make(
       maxPending: flags.maxPending ??
         (flags.maxConnections !== undefined ? Math.max(1, Math.ceil(flags.maxConnections / 2)) : undefined),
       maxPendingPerAddress: flags.maxPendingPerAddress,
+      maxLoginBytes: flags.maxLoginBytes,
       rateLimit: { messagesPerSecond: flags.rateMessages, burst: flags.rateMessages * 2, bytesPerSecond: flags.rateBytes },
       drainTimeout: flags.drainTimeout,
       driver: flags.driver

@@ -66,6 +66,8 @@ export interface Options {
   /** See `Server.Options.maxPending` / `maxPendingPerAddress`. */
   readonly maxPending?: number
   readonly maxPendingPerAddress?: number
+  /** See `Server.Options.maxLoginBytes`. */
+  readonly maxLoginBytes?: number
   /**
    * Each session's rate (default {@link defaultRateLimit}; `false`: none). Over
    * it a `Say` gets `SayRefused { code: "RateLimited", retryAfter }`, anything
@@ -327,6 +329,7 @@ export const make = (
       outbound: options.outbound ?? { maxBytes: defaultOutboundBytes },
       ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
       ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
+      ...(options.maxLoginBytes !== undefined ? { maxLoginBytes: options.maxLoginBytes } : {}),
       ...(options.rateLimit === false ? {} : {
         rateLimit: {
           ...(options.rateLimit ?? defaultRateLimit),
