@@ -1,11 +1,36 @@
 /**
  * The web chat page's state transitions (no DOM): reconnect backoff and
- * attempts as the CLI client counts them, who is here, the transcript bound.
+ * attempts as the CLI client counts them, rooms (join, leave, switch; a
+ * transcript and who is here per room), own lines pending until the server
+ * has them, refusals, what a resume recovered, and exactly-once display with
+ * the runtime's `ResumeState` and `Outbox` (the same helpers the page uses).
  */
 import { assert, describe, it } from "@effect/vitest"
+import type * as Message from "@tether/protocol/Message"
+import * as Outbox from "@tether/runtime/Outbox"
+import * as ResumeState from "@tether/runtime/ResumeState"
+import * as Either from "effect/Either"
 import * as Chat from "../web/chatState.js"
 
-const up = Chat.connected(Chat.loggingIn(Chat.initial, "ann"), 0)
+const lobbyJoined: Message.Message = { _tag: "RoomJoined", room: "#lobby", epoch: "e1", offset: 0 }
+const up = Chat.received(Chat.connected(Chat.loggingIn(Chat.initial, "ann"), 0), lobbyJoined, 0)
+
+const said = (room: string, offset: number, text: string, from = "bo", epoch = "e1"): Message.Message => ({
+  _tag: "Said",
+  from,
+  text,
+  at: offset,
+  seq: offset,
+  room,
+  epoch,
+  offset
+})
+
+/** What the page does with each message: the ResumeState observes it, the state shows it (or not). */
+const feed = (state: Chat.State, resume: ResumeState.ResumeState, messages: ReadonlyArray<Message.Message>) =>
+  messages.reduce((s, m) => Chat.received(s, m, 0, resume.receive(m)), state)
+
+const texts = (state: Chat.State, room = state.current) => (state.room[room]?.lines ?? []).map((l) => l.text)
 
 describe("web chat state", () => {
   it("backs off 1 s doubling to 32 s", () => {
@@ -21,44 +46,128 @@ describe("web chat state", () => {
       at: 11_000,
       reason: "connection closed"
     })
-    assert.strictEqual(Chat.describe(state.connection, 10_000), "reconnecting in 1 s, attempt 1 of 10")
-    assert.deepStrictEqual(state.present, [])
+    assert.strictEqual(Chat.describe(state, 10_000), "reconnecting in 1 s, attempt 1 of 10")
+    assert.deepStrictEqual(Chat.currentRoom(state).present, [])
     for (let attempt = 1; attempt < 10; attempt++) {
       state = Chat.retrying(state)
       assert.deepStrictEqual(state.connection, { _tag: "Connecting", attempt })
       state = Chat.disconnected(state, attempt, "cannot connect", 0)
       assert.strictEqual(state.connection._tag, "Reconnecting")
     }
-    assert.strictEqual(Chat.describe(state.connection, 0), "reconnecting in 32 s, attempt 10 of 10")
+    assert.strictEqual(Chat.describe(state, 0), "reconnecting in 32 s, attempt 10 of 10")
     state = Chat.disconnected(Chat.retrying(state), 10, "cannot connect", 0)
     assert.deepStrictEqual(state.connection, { _tag: "GaveUp", reason: "cannot connect" })
   })
 
-  it("the status counts down to the next attempt", () => {
-    const state = Chat.disconnected(Chat.retrying(Chat.disconnected(up, 1, "closed", 0)), 1, "cannot connect", 0)
-    assert.strictEqual(Chat.describe(state.connection, 0), "reconnecting in 2 s, attempt 2 of 10")
-    assert.strictEqual(Chat.describe(state.connection, 1500), "reconnecting in 1 s, attempt 2 of 10")
+  it("the status counts down to the next attempt: reconnecting in 4 s, attempt 3 of 10", () => {
+    let state = Chat.disconnected(Chat.retrying(Chat.disconnected(up, 1, "closed", 0)), 1, "cannot connect", 0)
+    assert.strictEqual(Chat.describe(state, 0), "reconnecting in 2 s, attempt 2 of 10")
+    assert.strictEqual(Chat.describe(state, 1500), "reconnecting in 1 s, attempt 2 of 10")
+    state = Chat.disconnected(Chat.retrying(state), 2, "cannot connect", 0)
+    assert.strictEqual(Chat.describe(state, 0), "reconnecting in 4 s, attempt 3 of 10")
   })
 
-  it("keeps who is here sorted and unique through Present, Joined and Left", () => {
+  it("keeps who is here sorted and unique per room through Present, Joined and Left", () => {
     let state = Chat.received(up, { _tag: "Present", users: ["cy", "ann", "bo"] }, 0)
     state = Chat.received(state, { _tag: "Joined", user: "al" }, 0)
-    state = Chat.received(state, { _tag: "Joined", user: "bo" }, 0)
+    state = Chat.received(state, { _tag: "Joined", user: "bo", room: "#lobby" }, 0)
     state = Chat.received(state, { _tag: "Left", user: "cy", reason: "quit" }, 0)
-    assert.deepStrictEqual(state.present, ["al", "ann", "bo"])
-    assert.deepStrictEqual(state.lines.slice(-3).map((l) => l.text), ["al joined", "bo joined", "cy left (quit)"])
+    state = Chat.received(state, { _tag: "RoomJoined", room: "#x", epoch: "e2", offset: 0 }, 0)
+    state = Chat.received(state, { _tag: "Present", users: ["zed", "ann"], room: "#x" }, 0)
+    assert.deepStrictEqual(state.room["#lobby"]?.present, ["al", "ann", "bo"])
+    assert.deepStrictEqual(Chat.currentRoom(state).present, ["ann", "zed"])
+    assert.deepStrictEqual(texts(state, "#lobby").slice(-3), ["al joined", "bo joined", "cy left (quit)"])
   })
 
-  it("marks an own line acknowledged by its Ack, and bounds the transcript", () => {
-    let state = Chat.said(up, 7, "hi", 0)
-    assert.strictEqual(state.lines.at(-1)?.acked, false)
-    state = Chat.received(state, { _tag: "Ack", id: 7 }, 0)
-    assert.strictEqual(state.lines.at(-1)?.acked, true)
-    for (let i = 0; i < Chat.maxLines + 10; i++) {
-      state = Chat.received(state, { _tag: "Said", from: "bo", text: `${i}`, at: 0, seq: i }, 0)
+  it("rooms: joining shows the room, lines go to their room's transcript, switching and leaving", () => {
+    let state = Chat.received(up, { _tag: "RoomJoined", room: "#x", epoch: "e2", offset: 4 }, 0)
+    assert.deepStrictEqual(state.rooms, ["#lobby", "#x"])
+    assert.strictEqual(state.current, "#x")
+    state = Chat.received(state, said("#lobby", 1, "in the lobby"), 0)
+    state = Chat.received(state, said("#x", 5, "in x"), 0)
+    assert.deepStrictEqual(texts(state), ["you joined #x", "in x"])
+    assert.strictEqual(Chat.switchTo(state, "#nowhere"), state)
+    state = Chat.switchTo(state, "#lobby")
+    assert.deepStrictEqual(texts(state).slice(-1), ["in the lobby"])
+    state = Chat.received(Chat.switchTo(state, "#x"), { _tag: "RoomLeft", room: "#x" }, 0)
+    assert.deepStrictEqual(state.rooms, ["#lobby"])
+    assert.strictEqual(state.current, "#lobby")
+    assert.isUndefined(state.room["#x"])
+    state = Chat.received(state, { _tag: "RoomRefused", room: "#y", code: "TooManyRooms" }, 0)
+    assert.deepStrictEqual(texts(state).slice(-1), ["#y: TooManyRooms"])
+  })
+
+  it("an own line is pending until its Said or Ack; its Said is shown once, where the room put it", () => {
+    const outbox = Outbox.unsafeMake({ firstId: 7 })
+    const resume = ResumeState.unsafeMake()
+    let state = feed(up, resume, [lobbyJoined])
+    const line = Either.getOrThrow(outbox.offer("#lobby", "hi"))
+    state = Chat.said(state, line.room, line.id, line.text, 0)
+    assert.deepInclude(state.room["#lobby"]!.lines.at(-1), { kind: "own", id: 7, pending: true })
+    state = feed(state, resume, [said("#lobby", 1, "before mine"), said("#lobby", 2, "hi", "ann"), { _tag: "Ack", id: 7 }])
+    outbox.ack(7)
+    assert.deepStrictEqual(texts(state).slice(-2), ["before mine", "hi"])
+    assert.deepInclude(state.room["#lobby"]!.lines.at(-1), { kind: "own", id: 7, pending: false })
+    assert.strictEqual(outbox.size(), 0)
+    // The same Said again (a resend's echo, an overlapping replay) is not shown twice.
+    const again = feed(state, resume, [said("#lobby", 2, "hi", "ann"), said("#lobby", 1, "before mine")])
+    assert.deepStrictEqual(texts(again), texts(state))
+  })
+
+  it("lines typed while disconnected stay pending through the reconnect and keep their ids", () => {
+    const outbox = Outbox.unsafeMake({ firstId: 40 })
+    let state = Chat.disconnected(up, 1, "closed", 0)
+    for (const text of ["one", "two"]) {
+      const line = Either.getOrThrow(outbox.offer(state.current, text))
+      state = Chat.said(state, line.room, line.id, line.text, 0)
     }
-    assert.strictEqual(state.lines.length, Chat.maxLines)
-    assert.strictEqual(state.lines.at(-1)?.text, `${Chat.maxLines + 9}`)
+    state = Chat.connected(Chat.retrying(state), 0)
+    assert.deepStrictEqual(outbox.pending().map((l) => [l.id, l.text]), [[40, "one"], [41, "two"]])
+    const own = state.room["#lobby"]!.lines.filter((l) => l.kind === "own")
+    assert.deepStrictEqual(own.map((l) => [l.id, l.pending]), [[40, true], [41, true]])
+  })
+
+  it("a retryable refusal keeps the line pending; NotMember marks it refused", () => {
+    let state = Chat.said(Chat.said(up, "#lobby", 1, "a", 0), "#lobby", 2, "b", 0)
+    state = Chat.received(state, { _tag: "SayRefused", id: 1, code: "RateLimited", retryAfter: 500 }, 0)
+    state = Chat.received(state, { _tag: "SayRefused", id: 2, code: "NotMember", detail: "not in #lobby" }, 0)
+    const own = state.room["#lobby"]!.lines.filter((l) => l.kind === "own")
+    assert.deepStrictEqual(own.map((l) => [l.pending, l.refused]), [[true, undefined], [false, "not in #lobby"]])
+  })
+
+  it("after a reconnect: 12 missed messages replayed in #lobby, shown once and in order; or could not be recovered", () => {
+    const resume = ResumeState.unsafeMake()
+    let state = feed(up, resume, [lobbyJoined, { _tag: "RoomJoined", room: "#x", epoch: "x1", offset: 3 }, said("#lobby", 1, "l1")])
+    assert.deepStrictEqual(resume.positions(), [
+      { room: "#lobby", epoch: "e1", offset: 1 },
+      { room: "#x", epoch: "x1", offset: 3 }
+    ])
+    state = Chat.connected(Chat.retrying(Chat.disconnected(state, 1, "closed", 0)), 0)
+    const replay = Array.from({ length: 12 }, (_, i) => said("#lobby", i + 2, `m${i + 2}`))
+    state = feed(state, resume, [
+      { _tag: "Recovered", room: "#lobby", epoch: "e1", offset: 13, replayed: 12 },
+      ...replay,
+      { _tag: "Unrecoverable", room: "#x", reason: "EpochChanged", epoch: "x2", offset: 0 },
+      // A live line that overlaps the replay is not shown again.
+      said("#lobby", 13, "m13")
+    ])
+    assert.strictEqual(
+      Chat.describe(state, 0),
+      "connected · 12 missed messages replayed in #lobby · missed messages in #x could not be recovered"
+    )
+    const lobby = texts(state, "#lobby").filter((t) => /^[lm]\d+$/.test(t))
+    assert.deepStrictEqual(lobby, ["l1", ...replay.map((_, i) => `m${i + 2}`)])
+    assert.deepStrictEqual(texts(state, "#x").slice(-1), ["missed messages in #x could not be recovered"])
+    assert.deepStrictEqual(resume.get("#x"), { epoch: "x2", offset: 0 })
+    // The next disconnect clears what that reconnect recovered.
+    assert.deepStrictEqual(Chat.disconnected(state, 1, "closed", 0).notices, [])
+  })
+
+  it("bounds each transcript", () => {
+    let state = up
+    for (let i = 0; i < Chat.maxLines + 10; i++) state = Chat.received(state, said("#lobby", i + 1, `${i}`), 0)
+    assert.strictEqual(Chat.currentRoom(state).lines.length, Chat.maxLines)
+    assert.strictEqual(Chat.currentRoom(state).lines.at(-1)?.text, `${Chat.maxLines + 9}`)
   })
 
   it("a refused login goes back to the form with the reason", () => {

@@ -41,6 +41,15 @@ export const html = `<!doctype html>
   aside h2 { font-size: 0.9rem; margin: 0 0 0.4rem; color: var(--muted); }
   #who { list-style: none; margin: 0; padding: 0; }
   #who li { padding: 1px 0; overflow-wrap: anywhere; }
+  #room-title { font-size: 1rem; margin: 0; padding: 0.6rem 1.2rem 0; }
+  #transcript .own.refused .text { text-decoration: line-through; }
+  #transcript .why { color: #d0453a; margin-left: 0.5rem; font-size: 12px; }
+  #rooms { list-style: none; margin: 0 0 0.5rem; padding: 0; }
+  #rooms button { background: none; color: var(--fg); padding: 1px 0.3rem; text-align: left; width: 100%; }
+  #rooms button[aria-current="true"] { background: var(--line); font-weight: 600; }
+  #join { display: flex; gap: 0.3rem; margin-bottom: 0.4rem; }
+  #join input { min-width: 0; flex: 1; }
+  #leave { width: 100%; margin-bottom: 1rem; background: var(--line); color: var(--fg); }
 </style>
 </head>
 <body>
@@ -53,10 +62,16 @@ export const html = `<!doctype html>
 </form>
 <div id="chat" hidden>
   <div id="left">
+    <h2 id="room-title"></h2>
     <ul id="transcript" aria-live="polite"></ul>
     <form id="say"><input id="text" autocomplete="off" maxlength="16384" placeholder="Say something"><button type="submit" id="send">Send</button></form>
   </div>
-  <aside><h2>Here</h2><ul id="who"></ul></aside>
+  <aside>
+    <h2>Rooms</h2><ul id="rooms"></ul>
+    <form id="join"><input id="room" autocomplete="off" maxlength="33" placeholder="#room"><button type="submit" id="join-button">Join</button></form>
+    <button type="button" id="leave">Leave this room</button>
+    <h2>Here</h2><ul id="who"></ul>
+  </aside>
 </div>
 <script type="module" src="/chat.js"></script>
 </body>
