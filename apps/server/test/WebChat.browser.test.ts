@@ -1,9 +1,15 @@
 /**
  * The web chat page in a real browser (Debian's Chromium, headless, driven by
  * playwright-core) against the chat server and its HTTP side in-process: two
- * pages and one TCP peer chat; the server stops and starts again on the same
- * ports and the pages show reconnecting, then connected; a hostile text
- * renders as text. Screenshots are kept in test-artifacts/webchat.png and
+ * pages and one TCP peer chat in #lobby and in a room the page joins; a
+ * hostile text renders as text. One page's WebSocket is dropped (routed
+ * through Playwright, which closes it and refuses reconnects for a while)
+ * while the server stays up: the page shows reconnecting, queues a line typed
+ * meanwhile, then resumes and shows the missed lines once, in order, and its
+ * queued line reaches the others once. Then the server stops and starts
+ * again on the same ports (an in-memory history is gone): the pages say the
+ * missed messages could not be recovered. Screenshots are kept in
+ * test-artifacts/webchat.png, webchat-resumed.png and
  * webchat-reconnecting.png (gitignored).
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -15,6 +21,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { chromium, type Page } from "playwright-core"
+import WebSocket from "ws"
 import { peer, startChat } from "./fixtures/ChatHttp.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
@@ -77,6 +84,31 @@ const hasLine = (page: Page, text: string) =>
     { timeout: 5000 }
   )
 
+/** The texts of the transcript's lines that are in `wanted`, in the order shown. */
+const shown = async (page: Page, wanted: ReadonlyArray<string>) => (await lines(page)).filter((t) => wanted.includes(t))
+
+const joinRoom = async (page: Page, room: string) => {
+  await page.fill("#room", room)
+  await page.click("#join-button")
+  await page.waitForSelector(`#rooms button[data-room="${room}"][aria-current=true]`, { timeout: 5000 })
+}
+
+const showRoom = async (page: Page, room: string) => {
+  await page.click(`#rooms button[data-room="${room}"]`)
+  await page.waitForSelector(`#rooms button[data-room="${room}"][aria-current=true]`, { timeout: 5000 })
+}
+
+const stateIs = (page: Page, text: string) =>
+  page.waitForFunction(
+    (t: string) =>
+      (globalThis as unknown as { readonly document: { getElementById(id: string): { textContent: string | null } | null } })
+        .document.getElementById("state")?.textContent === t,
+    text,
+    { timeout: 15_000 }
+  ).catch(async (error) => {
+    throw new Error(`the state line reads ${JSON.stringify(await page.textContent("#state"))}, not ${JSON.stringify(text)}: ${error}`)
+  })
+
 const whoCount = (page: Page, n: number) =>
   page.waitForFunction(
     (count: number) => (globalThis as unknown as { readonly document: Doc }).document.querySelectorAll("#who li").length === count,
@@ -85,7 +117,7 @@ const whoCount = (page: Page, n: number) =>
   )
 
 describe("the web chat page in Chromium", () => {
-  it.scopedLive("two pages and a TCP peer chat; a restart shows reconnecting, then connected; network text stays text", () =>
+  it.scopedLive("two pages and a TCP peer chat in rooms; a dropped page resumes with the missed lines once and sends what was typed offline; a restart is unrecoverable; network text stays text", () =>
     Effect.gen(function*() {
       const first = yield* Scope.make()
       const started = yield* startChat().pipe(Scope.extend(first))
@@ -94,9 +126,23 @@ describe("the web chat page in Chromium", () => {
       const { context } = yield* launch
       const hostile = "<img src=x onerror=\"document.title='owned'\">\u0007\u001b[31mred\u200e"
 
+      // ann's WebSocket goes through Playwright to a `ws` client of the test's, so that the test can
+      // drop it (both ends close at once) while the server stays up, and refuse reconnects for a while.
+      const route = { live: [] as Array<{ readonly drop: () => void }>, offline: false }
       const [ann, ben] = yield* Effect.promise(async () => {
         const ann = await context.newPage()
         const ben = await context.newPage()
+        await ann.routeWebSocket(/\/ws$/, (page) => {
+          if (route.offline) return page.close({ code: 1001, reason: "offline (test)" })
+          const server = new WebSocket(page.url())
+          const early: Array<string> = []
+          page.onMessage((m) => (server.readyState === WebSocket.OPEN ? server.send(String(m)) : early.push(String(m))))
+          server.on("open", () => early.splice(0).forEach((m) => server.send(m)))
+          server.on("message", (data) => page.send(String(data)))
+          server.on("close", () => page.close({ code: 1001, reason: "connection closed" }))
+          page.onClose(() => server.close())
+          route.live.push({ drop: () => server.terminate() })
+        })
         await join(ann, url, "ann")
         await join(ben, url, "ben")
         return [ann, ben] as const
@@ -133,6 +179,63 @@ describe("the web chat page in Chromium", () => {
         }
       })
 
+      // ann joins #side (so do cli and ben), then loses its connection while the server stays up.
+      yield* Effect.promise(async () => {
+        await joinRoom(ann, "#side")
+        cli.send({ _tag: "Join", room: "#side" })
+        await cli.waitFor("cli in #side", (ms) => ms.some((m) => m._tag === "RoomJoined" && m.room === "#side"))
+        await hasLine(ann, "cli joined")
+        await showRoom(ann, "#lobby")
+
+        route.offline = true
+        // The server sees its session end, and the page its socket close.
+        for (const live of route.live.splice(0)) live.drop()
+        await ann.waitForSelector("#state[data-state=reconnecting]", { timeout: 5000 })
+        // Typed while disconnected: shown at once, pending, sent after the reconnect.
+        assert.strictEqual(await ann.locator("#send").isDisabled(), false)
+        await say(ann, "typed while offline")
+        await ann.waitForSelector("#transcript li.own.pending", { timeout: 5000 })
+
+        cli.send({ _tag: "Say", id: 3, text: "missed one" })
+        cli.send({ _tag: "Say", id: 4, text: "missed in side", room: "#side" })
+        await hasLine(ben, "missed one")
+        await say(ben, "missed two")
+        await hasLine(ben, "missed two")
+        cli.send({ _tag: "Say", id: 5, text: "missed three" })
+        await hasLine(ben, "missed three")
+        // Still offline: the reconnect attempts fail and are counted.
+        await ann.waitForFunction(
+          () =>
+            /attempt [2-9] of 10$/.test(
+              (globalThis as unknown as { readonly document: Doc & { getElementById(id: string): { textContent: string | null } } })
+                .document.getElementById("state").textContent ?? ""
+            ),
+          undefined,
+          { timeout: 8000 }
+        )
+        assert.match((await ann.textContent("#state")) ?? "", /^reconnecting in \d+ s, attempt [2-9] of 10$/)
+        route.offline = false
+
+        await stateIs(ann, "connected · 3 missed messages replayed in #lobby · 1 missed message replayed in #side")
+        const missed = ["hello from the terminal", "missed one", "missed two", "missed three", "typed while offline"]
+        await ann.waitForSelector("#transcript li.own:not(.pending) >> text=typed while offline", { timeout: 5000 })
+        assert.deepStrictEqual(await shown(ann, missed), missed)
+        assert.strictEqual(await ann.locator("#transcript li.pending").count(), 0)
+        // The line typed offline reached the others, once.
+        await hasLine(ben, "typed while offline")
+        await cli.waitFor("ann's queued line", (ms) => ms.some((m) => m._tag === "Said" && m.text === "typed while offline"))
+        assert.strictEqual((await lines(ben)).filter((t) => t === "typed while offline").length, 1)
+        assert.strictEqual(
+          cli.messages().filter((m) => m._tag === "Said" && m.text === "typed while offline").length,
+          1
+        )
+        fs.mkdirSync(artifacts, { recursive: true })
+        await ann.screenshot({ path: path.join(artifacts, "webchat-resumed.png") })
+        await showRoom(ann, "#side")
+        assert.deepStrictEqual(await shown(ann, ["missed in side"]), ["missed in side"])
+        await showRoom(ann, "#lobby")
+      })
+
       // The server stops (drain: Bye, close) and comes back on the same ports.
       yield* Scope.close(first, Exit.void)
       yield* Effect.promise(async () => {
@@ -141,21 +244,21 @@ describe("the web chat page in Chromium", () => {
           assert.match((await page.textContent("#state")) ?? "", /^reconnecting in \d+ s, attempt \d+ of 10$/)
           await hasLine(page, "server closing the session: shutting down")
         }
-        assert.strictEqual(await ann.locator("#send").isDisabled(), true)
-        fs.mkdirSync(artifacts, { recursive: true })
         await ben.screenshot({ path: path.join(artifacts, "webchat-reconnecting.png") })
       })
       yield* startChat({ port, httpPort })
       yield* Effect.promise(async () => {
-        for (const page of [ann, ben]) {
-          await page.waitForSelector("#state[data-state=connected]", { timeout: 10_000 })
-          assert.strictEqual(await page.textContent("#state"), "connected")
-        }
+        // A new in-memory server: the history the pages' positions refer to is gone, and they say so.
+        await stateIs(ben, "connected · missed messages in #lobby could not be recovered")
+        await stateIs(
+          ann,
+          "connected · missed messages in #lobby could not be recovered · missed messages in #side could not be recovered"
+        )
         await whoCount(ben, 2)
         await say(ben, "back again")
         await hasLine(ann, "back again")
         // The transcript kept what was said before the restart.
-        assert.includeMembers(await lines(ann), ["hello from the browser", "hello from the terminal", hostile, "back again"])
+        assert.includeMembers(await lines(ann), ["hello from the browser", "hello from the terminal", hostile, "missed three", "back again"])
         assert.deepStrictEqual(errors, [])
 
         await ann.screenshot({ path: path.join(artifacts, "webchat.png") })

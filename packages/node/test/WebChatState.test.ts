@@ -171,8 +171,17 @@ describe("web chat state", () => {
   })
 
   it("a refused login goes back to the form with the reason", () => {
-    const state = Chat.refused(Chat.loggingIn(Chat.initial, "ann"), "user already connected")
+    const state = Chat.loginRefused(Chat.loggingIn(Chat.initial, "ann"), 1, 100, "user already connected", 0)
     assert.isUndefined(state.user)
     assert.deepStrictEqual(state.connection, { _tag: "LoggedOut", error: "user already connected" })
+    const wrong = Chat.loginRefused(Chat.retrying(Chat.disconnected(up, 1, "closed", 0)), 1, 5, "invalid credentials", 0)
+    assert.deepStrictEqual(wrong.connection, { _tag: "LoggedOut", error: "invalid credentials" })
+  })
+
+  it("on a reconnect, already connected (the old connection not yet noticed gone) is a failed attempt, not the end", () => {
+    const state = Chat.loginRefused(Chat.retrying(Chat.disconnected(up, 1, "closed", 0)), 1, 100, "user already connected", 0)
+    assert.strictEqual(state.user, "ann")
+    assert.deepStrictEqual(state.rooms, ["#lobby"])
+    assert.strictEqual(Chat.describe(state, 0), "reconnecting in 2 s, attempt 2 of 10")
   })
 })

@@ -186,6 +186,7 @@ const connect = (attempt: number) => {
   socket = ws
   let loggedIn = false
   let refusedReason: string | undefined
+  let refusedStatus = 0
   ws.onopen = () => {
     // Resume every room at the last position seen; none yet: start in #lobby.
     const positions = resume.positions()
@@ -208,6 +209,7 @@ const connect = (attempt: number) => {
           // What was typed while disconnected, in order, with the original ids.
           for (const line of outbox.pending()) sendLine(line)
         } else {
+          refusedStatus = message.status
           refusedReason = message.reason ?? (message.status === 100 ? "that name is in use" : "login refused")
         }
         return
@@ -218,10 +220,12 @@ const connect = (attempt: number) => {
   ws.onclose = (event) => {
     if (socket !== ws) return
     socket = undefined
-    if (refusedReason !== undefined) return update(Chat.refused(state, refusedReason))
     if (state.user === undefined) return
-    const reason = event.reason.length > 0 ? event.reason : loggedIn ? "connection closed" : "cannot connect"
-    update(Chat.disconnected(state, attempt, reason, Date.now()))
+    if (refusedReason !== undefined) update(Chat.loginRefused(state, attempt, refusedStatus, refusedReason, Date.now()))
+    else {
+      const reason = event.reason.length > 0 ? event.reason : loggedIn ? "connection closed" : "cannot connect"
+      update(Chat.disconnected(state, attempt, reason, Date.now()))
+    }
     scheduleRetry()
   }
 }

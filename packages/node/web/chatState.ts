@@ -133,6 +133,16 @@ export const refused = (_state: State, reason: string): State => ({
 })
 
 /**
+ * The server refused the login of attempt `attempt`. On a reconnect (the
+ * session has rooms), "already connected" (status 100) means the server has
+ * not yet noticed that the old connection is gone (it will, at its heartbeat
+ * timeout): that counts as a failed attempt, with backoff. Anything else, or
+ * on the first login: back to the form.
+ */
+export const loginRefused = (state: State, attempt: number, status: number, reason: string, now: number): State =>
+  status === 100 && state.rooms.length > 0 ? disconnected(state, attempt, reason, now) : refused(state, reason)
+
+/**
  * The socket closed (or could not open). `attempt` is the attempt that
  * failed; after a session that was up, counting starts again at 1. Reconnects
  * with backoff (1 s, 2 s, ... 32 s) until `maxAttempts` have failed. Rooms,
