@@ -16,7 +16,7 @@ export const html = `<!doctype html>
   * { box-sizing: border-box; }
   body { margin: 0; font: 14px/1.45 system-ui, sans-serif; color: var(--fg); background: var(--bg); height: 100vh; display: flex; flex-direction: column; }
   header { display: flex; align-items: baseline; gap: 1rem; padding: 0.7rem 1.2rem; border-bottom: 1px solid var(--line); }
-  h1 { font-size: 1.15rem; margin: 0; }
+  h1 { font-size: 1.15rem; margin: 0; white-space: nowrap; }
   #state { color: var(--muted); }
   #state[data-state="connected"] { color: #2a9d57; }
   #state[data-state="reconnecting"], #state[data-state="failed"] { color: #d0453a; }
