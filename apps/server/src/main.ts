@@ -62,6 +62,14 @@ const maxPending = Cli.orUndefined(
     "connections not logged in yet, at most (default: half of --max-connections when that is given, else unlimited): peers that never log in cannot take every slot"
   ))
 )
+const historySize = Options.integer("history-size").pipe(
+  Options.withDefault(1000),
+  Options.withDescription("chat: lines kept per room for replay after a reconnect (also bounded to 4 MiB per room)")
+)
+const historyAge = Cli.duration("history-age").pipe(
+  Options.withDefault(Duration.minutes(10)),
+  Options.withDescription("chat: how long a line is kept for replay")
+)
 const maxLoginBytes = Options.integer("max-login-bytes").pipe(
   Options.withDefault(64 * 1024),
   Options.withDescription("bytes a connection may send before its login succeeds (chat, classic): an unauthenticated peer cannot make the server buffer more")
@@ -136,6 +144,8 @@ const command = Command.make(
     maxPending,
     maxPendingPerAddress,
     maxLoginBytes,
+    historySize,
+    historyAge,
     rateMessages,
     rateBytes,
     drainTimeout,
@@ -162,6 +172,8 @@ const command = Command.make(
         (flags.maxConnections !== undefined ? Math.max(1, Math.ceil(flags.maxConnections / 2)) : undefined),
       maxPendingPerAddress: flags.maxPendingPerAddress,
       maxLoginBytes: flags.maxLoginBytes,
+      historySize: flags.historySize,
+      historyAge: flags.historyAge,
       rateLimit: { messagesPerSecond: flags.rateMessages, burst: flags.rateMessages * 2, bytesPerSecond: flags.rateBytes },
       drainTimeout: flags.drainTimeout,
       driver: flags.driver

@@ -61,6 +61,8 @@ export interface Options {
   readonly whoLimit?: number
   /** Names this node in session keys (cluster mode: unique per node; default random). */
   readonly nodeId?: string
+  /** Bounds of the in-memory history, when the context has no `History` (default `History.defaultLimits`). */
+  readonly historyLimits?: Partial<History.Limits>
   /** How long a failed `Say` should wait before it is resent (default 1 s). */
   readonly retryAfterMs?: number
   /** See `Server.Options.maxPending` / `maxPendingPerAddress`. */
@@ -119,7 +121,7 @@ export const make = (
 ): Effect.Effect<Server.Server<Message.Message>, never, SocketServer.SocketServer | Server.Authenticator | Scope.Scope> =>
   Effect.gen(function*() {
     const history = yield* Option.match(yield* Effect.serviceOption(History.History), {
-      onNone: () => History.makeMemory(),
+      onNone: () => History.makeMemory(options.historyLimits),
       onSome: Effect.succeed
     })
     const presence = yield* Option.match(yield* Effect.serviceOption(Presence.Presence), {
