@@ -75,12 +75,27 @@ export const keys = (prefix: string) => ({
   names: (node: string) => `${prefix}p:node:{${node}}:names`,
   sweep: (node: string) => `${prefix}p:node:{${node}}:sweep`,
   name: (user: string) => `${prefix}p:name:{${user}}`,
-  room: (room: string) => `${prefix}p:room:{${room}}`
+  room: (room: string) => `${prefix}p:room:{${room}}`,
+  changes: `${prefix}p:changes`
 })
 
 const SEPARATOR = "\u0000"
 const millis = (input: Duration.DurationInput) => Duration.toMillis(Duration.decode(input))
 const unavailable = (error: Redis.RedisError) => new Presence.PresenceUnavailable({ reason: error.message })
+
+/** A change read from the channel; anything malformed is dropped. */
+const parseChange = (message: string): { readonly node: string; readonly change: Presence.Change } | undefined => {
+  try {
+    const value = JSON.parse(message) as Record<string, unknown>
+    const { node, _tag, room, user, reason } = value
+    if (typeof node !== "string" || typeof room !== "string" || typeof user !== "string") return undefined
+    if (_tag === "Joined") return { node, change: { _tag, room, user } }
+    if (_tag === "Left" && typeof reason === "string") return { node, change: { _tag, room, user, reason } }
+    return undefined
+  } catch {
+    return undefined
+  }
+}
 
 /**
  * @since 0.2.0
@@ -255,7 +270,28 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
         () => Effect.sync(() => handlers.delete(onLost))
       ).pipe(Effect.asVoid)
 
-    return Presence.Presence.of({ claim, release, join, leave, members, lost })
+    // Joined / Left notices between nodes: one channel for the cluster (they
+    // are rare beside lines; each node drops those of rooms it has no members
+    // in), tagged with the announcing node so it skips its own.
+    const announce = (change: Presence.Change) =>
+      redis.command(["PUBLISH", k.changes, JSON.stringify({ node: me, ...change })]).pipe(
+        Effect.asVoid,
+        Effect.mapError(unavailable)
+      )
+
+    const changes = (onChange: (change: Presence.Change) => void) =>
+      redis.subscribe(k.changes, (message) => {
+        const change = parseChange(message)
+        if (change !== undefined && change.node !== me) onChange(change.change)
+      }).pipe(
+        Effect.tapError((error) => Effect.logWarning("presence: cannot subscribe to changes (retrying)", error)),
+        Effect.retry(Schedule.spaced(refreshInterval)),
+        Effect.orDie,
+        Effect.forkScoped,
+        Effect.asVoid
+      )
+
+    return Presence.Presence.of({ claim, release, join, leave, members, lost, announce, changes })
   })
 
 /**

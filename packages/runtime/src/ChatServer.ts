@@ -160,12 +160,24 @@ export const make = (
         : Effect.void
 
     /** Sends `message` to this node's members of `room`, but `except`. */
+    const noticeOf = (change: Presence.Change): Message.Message =>
+      change._tag === "Joined"
+        ? Message.Joined.make({ user: change.user, room: change.room })
+        : Message.Left.make({ user: change.user, reason: change.reason, room: change.room })
+
     const tellRoom = (name: string, message: Message.Message, except?: Session<Message.Message>) => {
       const room = rooms.get(name)
       if (room === undefined) return
       const payload = Wire.share(wire!, message)
       for (const session of room.members.keys()) if (session !== except) session.unsafeSend(payload)
     }
+
+    /** A member joined or left: told to this node's members (but `except`), then to the other nodes'. */
+    const notify = (change: Presence.Change, except?: Session<Message.Message>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        tellRoom(change.room, noticeOf(change), except)
+        return Effect.ignore(presence.announce(change))
+      })
 
     const enter = (session: Session<Message.Message>, name: string, gate: Replay.Gate | undefined) =>
       Effect.flatMap(roomOf(name), (room) => {
@@ -182,8 +194,10 @@ export const make = (
         const room = rooms.get(name)
         if (room === undefined) return Effect.void
         room.members.delete(session)
-        if (reason !== undefined) tellRoom(name, Message.Left.make({ user: session.user!, reason, room: name }))
-        return Effect.zipRight(Effect.ignore(presence.leave(name, session.user!)), release(room))
+        return Effect.zipRight(
+          reason === undefined ? Effect.void : notify({ _tag: "Left", room: name, user: session.user!, reason }),
+          Effect.zipRight(Effect.ignore(presence.leave(name, session.user!)), release(room))
+        )
       })
 
     const join = (session: Session<Message.Message>, name: string): Effect.Effect<void> => {
@@ -195,14 +209,15 @@ export const make = (
       const already = mine.has(name)
       return (already ? Effect.void : Effect.asVoid(enter(session, name, undefined))).pipe(
         Effect.zipRight(history.position(name)),
-        Effect.match({
+        Effect.matchEffect({
           onFailure: () => {
             if (!already) void Effect.runFork(exit(session, name, undefined))
             session.unsafeSend(Message.RoomRefused.make({ room: name, code: "Unavailable", detail: "history unavailable" }))
+            return Effect.void
           },
           onSuccess: (position) => {
             session.unsafeSend(Message.RoomJoined.make({ room: name, epoch: position.epoch, offset: position.offset }))
-            if (!already) tellRoom(name, Message.Joined.make({ user: session.user!, room: name }), session)
+            return already ? Effect.void : notify({ _tag: "Joined", room: name, user: session.user! }, session)
           }
         })
       )
@@ -223,7 +238,7 @@ export const make = (
             )
             for (const entry of outcome.replay) session.unsafeSend(shared(entry.payload))
             for (const entry of outcome.live) session.unsafeSend(shared(entry.payload))
-          }).pipe(Effect.tap(() => Effect.sync(() => tellRoom(name, Message.Joined.make({ user: session.user!, room: name }), session))), Effect.asVoid, Effect.tapError(() => Effect.sync(() => room.members.delete(session))))
+          }).pipe(Effect.tap(() => notify({ _tag: "Joined", room: name, user: session.user! }, session)), Effect.asVoid, Effect.tapError(() => Effect.sync(() => room.members.delete(session))))
         ),
         Effect.catchAll(() =>
           Effect.zipRight(
@@ -346,9 +361,11 @@ export const make = (
       }
     })
     wire = server.wire
-    // Members of a room who vanished with a lost node (cluster mode) are announced as left.
-    yield* presence.lost((room, user) =>
-      Effect.sync(() => tellRoom(room, Message.Left.make({ user, reason: "node lost", room })))
-    )
+    // Members of a room who vanished with a lost node (cluster mode) are
+    // announced as left: `lost` runs on the one node that swept them, which
+    // tells its members and the other nodes.
+    yield* presence.lost((room, user) => notify({ _tag: "Left", room, user, reason: "node lost" }))
+    // Joined / Left on the other nodes, told to this node's members of the room.
+    yield* presence.changes((change) => tellRoom(change.room, noticeOf(change)))
     return server
   })
