@@ -268,7 +268,10 @@ export const make = (
             from: user,
             text: message.text,
             at,
-            seq: position.offset % 0x1_0000_0000,
+            // The position is in `offset`; `seq` (older wire field) stays 0: a
+            // render writes the position verbatim, never derived from it (the
+            // Redis layer splices the offset in inside Redis: History.publish).
+            seq: 0,
             room: name,
             epoch: position.epoch,
             offset: position.offset

@@ -124,7 +124,10 @@ export class History extends Context.Tag("@tether/runtime/History")<History, {
   /**
    * Appends `payload` to `room` with the room's next offset and delivers it
    * to the room's subscribers everywhere. `payload` is built by `render` from
-   * the assigned position, so the message can carry its own offset. Succeeds
+   * the assigned position, so the message can carry its own offset. `render`
+   * must write the epoch, offset and time verbatim, never a value computed
+   * from them: a layer may assign them elsewhere (the Redis layer renders
+   * once with marks and splices the real values in inside Redis). Succeeds
    * once the entry is durable as far as the layer promises.
    */
   readonly publish: (
