@@ -62,6 +62,14 @@ describe("Cluster (in-process)", () => {
         // Offsets 1..n, each once: assigned once cluster-wide.
         assert.deepStrictEqual(reference.map((line) => Number(line.split(" ")[0])), Array.from({ length: total }, (_, i) => i + 1))
       }
+      // Says are pipelined to Redis: each sender's lines still keep its order.
+      for (const room of rooms) {
+        for (const user of users) {
+          const mine = C.transcript(peers[0]!, room).filter((l) => l.includes(` ${user}: `)).map((l) => Number(l.split(" ").pop()))
+          assert.deepStrictEqual(mine, [...mine].sort((x, y) => x - y))
+          assert.strictEqual(mine.length, perPeer / 2)
+        }
+      }
       // Each Ack names the offset its line got.
       for (let i = 0; i < 3; i++) {
         const acked = C.acks(peers[i]!)

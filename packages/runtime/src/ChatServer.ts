@@ -25,6 +25,7 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type * as Connection from "./Connection.js"
@@ -106,6 +107,9 @@ export const make = (
       return text
     }
     const encoder = new TextEncoder()
+    // Says are published without waiting for the previous one (see `say`).
+    const publishing = yield* FiberSet.make<void>()
+    const runPublish = yield* FiberSet.runtime(publishing)<never>()
     const rooms = new Map<string, Room>()
     const joined = new Map<number, Set<string>>()
     const roomsOf = (session: Session<Message.Message>) => joined.get(session.id) ?? new Set<string>()
@@ -262,7 +266,13 @@ export const make = (
         return
       }
       if (seen._tag === "InFlight") return
-      return Effect.match(
+      // Pipelined: the session's next message is handled without waiting for
+      // this publish, so a sender's lines go to the History back to back (one
+      // Redis round trip per line would cap a sender at ~1 line/ms). Their
+      // order holds: publishes start in arrival order, and a layer sends them
+      // in that order on one connection (Redis runs them in that order); a
+      // publish that fails is refused, and the client resends it.
+      runPublish(Effect.match(
         history.publish(name, (position, at) =>
           textOf(Message.Said.make({
             from: user,
@@ -287,7 +297,7 @@ export const make = (
             session.unsafeSend(Message.Ack.make({ id: message.id, ...at }))
           }
         }
-      )
+      ))
     }
 
     const who = (session: Session<Message.Message>, message: Message.Who) => {
@@ -364,6 +374,11 @@ export const make = (
       }
     })
     wire = server.wire
+    // On shutdown (this runs before the server's drain), publishes in flight
+    // get their answer first, within the drain timeout.
+    yield* Effect.addFinalizer(() =>
+      FiberSet.awaitEmpty(publishing).pipe(Effect.timeoutOption(options.drainTimeout ?? "10 seconds"), Effect.asVoid)
+    )
     // Members of a room who vanished with a lost node (cluster mode) are
     // announced as left: `lost` runs on the one node that swept them, which
     // tells its members and the other nodes.
