@@ -106,6 +106,19 @@ export const make = (
       if (typeof text !== "string") throw text
       return text
     }
+    /**
+     * A line as the JSON codec writes it, without a Schema pass: its fields
+     * were validated when the `Say` was decoded, and a render runs twice per
+     * line on Redis. `seq` (older wire field) stays 0: the position is in
+     * `offset`, written verbatim, never derived (History.publish).
+     */
+    const saidText = (from: string, text: string, room: string, position: History.Position, at: number): string =>
+      JSON.stringify({ _tag: "Said", from, text, at, seq: 0, room, epoch: position.epoch, offset: position.offset })
+    // The shortcut must write what the codec writes: checked once, a defect at start if not.
+    const sample = { from: "ann", text: "hi \"there\"\n", at: 5, seq: 0, room: "#r", epoch: "e1", offset: 7 }
+    if (saidText(sample.from, sample.text, sample.room, sample, sample.at) !== textOf(Message.Said.make(sample))) {
+      return yield* Effect.dieMessage("ChatServer: the Said shortcut no longer matches the JSON codec")
+    }
     const encoder = new TextEncoder()
     // Says are published without waiting for the previous one (see `say`).
     const publishing = yield* FiberSet.make<void>()
@@ -274,18 +287,7 @@ export const make = (
       // publish that fails is refused, and the client resends it.
       runPublish(Effect.match(
         history.publish(name, (position, at) =>
-          textOf(Message.Said.make({
-            from: user,
-            text: message.text,
-            at,
-            // The position is in `offset`; `seq` (older wire field) stays 0: a
-            // render writes the position verbatim, never derived from it (the
-            // Redis layer splices the offset in inside Redis: History.publish).
-            seq: 0,
-            room: name,
-            epoch: position.epoch,
-            offset: position.offset
-          }))),
+          saidText(user, message.text, name, position, at)),
         {
           onFailure: (error) => {
             seen.abandon()
