@@ -112,6 +112,8 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
     const names = new Map<string, string>()
     const memberships = new Set<string>()
     const handlers = new Set<(room: string, user: string) => Effect.Effect<void>>()
+    const pending = new Map<string, "release" | "leave">()
+    let retryPending: Effect.Effect<void, Redis.RedisError> = Effect.void
     const many = { concurrency: 16, discard: true } as const
 
     const rejoin = (entry: string) => {
@@ -135,6 +137,7 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
         ), many)
       // The heartbeat key was gone: Redis restarted, or this node was
       // thought dead. Say again what this node holds.
+      yield* Effect.suspend(() => retryPending)
       if (previous === null && memberships.size > 0) {
         yield* Effect.logWarning(`presence: node ${me} re-registers ${memberships.size} memberships`)
         yield* Effect.forEach(memberships, rejoin, many)
@@ -234,12 +237,40 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
         Effect.mapError(unavailable)
       )
 
+    // A release or leave that failed (Redis unreachable) is retried by the
+    // heartbeat until it succeeds: otherwise the name would stay held (the
+    // heartbeat refreshed it) and the member listed, for as long as the node lives.
+    const releaseNow = (user: string, session: string) =>
+      Effect.zipRight(
+        redis.eval(Scripts.deleteIf, [k.name(user)], [session]),
+        redis.command(["SREM", k.names(me), user + SEPARATOR + session])
+      )
+    const leaveNow = (room: string, user: string) =>
+      Effect.zipRight(
+        redis.eval(Scripts.leaveIf, [k.room(room)], [user, me]),
+        redis.command(["SREM", k.memberships(me), room + SEPARATOR + user])
+      )
+    retryPending = Effect.forEach(pending, ([key, op]) => {
+      const [a, b] = key.slice(1).split(SEPARATOR) as [string, string]
+      // A leave of a room joined again since is void.
+      const stillVoid = op === "leave" ? !memberships.has(a + SEPARATOR + b) : true
+      const retry: Effect.Effect<unknown, Redis.RedisError> = !stillVoid
+        ? Effect.void
+        : op === "leave"
+        ? leaveNow(a, b)
+        : releaseNow(a, b)
+      return retry.pipe(
+        Effect.zipRight(Effect.sync(() => pending.delete(key)))
+      )
+    }, many)
+
     const release = (user: string, session: string) =>
-      Effect.gen(function*() {
-        yield* redis.eval(Scripts.deleteIf, [k.name(user)], [session])
-        yield* redis.command(["SREM", k.names(me), user + SEPARATOR + session])
+      Effect.suspend(() => {
         if (names.get(user) === session) names.delete(user)
-      }).pipe(Effect.mapError(unavailable))
+        return releaseNow(user, session).pipe(
+          Effect.tapError(() => Effect.sync(() => pending.set("N" + user + SEPARATOR + session, "release")))
+        )
+      }).pipe(Effect.asVoid, Effect.mapError(unavailable))
 
     const join = (room: string, user: string) =>
       Effect.zipRight(rejoin(room + SEPARATOR + user), Effect.sync(() => memberships.add(room + SEPARATOR + user))).pipe(
@@ -248,12 +279,12 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
       )
 
     const leave = (room: string, user: string) =>
-      Effect.gen(function*() {
-        const entry = room + SEPARATOR + user
-        yield* redis.eval(Scripts.leaveIf, [k.room(room)], [user, me])
-        yield* redis.command(["SREM", k.memberships(me), entry])
-        memberships.delete(entry)
-      }).pipe(Effect.mapError(unavailable))
+      Effect.suspend(() => {
+        memberships.delete(room + SEPARATOR + user)
+        return leaveNow(room, user).pipe(
+          Effect.tapError(() => Effect.sync(() => pending.set("L" + room + SEPARATOR + user, "leave")))
+        )
+      }).pipe(Effect.asVoid, Effect.mapError(unavailable))
 
     const members = (room: string, options?: { readonly limit?: number }) =>
       redis.command(["HKEYS", k.room(room)]).pipe(

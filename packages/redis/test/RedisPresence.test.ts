@@ -79,6 +79,31 @@ describe("RedisPresence", () => {
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 
+  it.live("a release and a leave that failed while cut off from Redis are done once it is back: no name held, no member listed", () => {
+    const prefix = Fixtures.prefix()
+    return Effect.gen(function*() {
+      const proxy = yield* Proxy.make(Fixtures.url)
+      // A long TTL: only the retry, not an expiry, can free the name within the test.
+      const slow = { nodeTtl: "20 seconds", refreshInterval: "150 millis", sweepInterval: "150 millis" } as const
+      const a = yield* presenceNode({ prefix, nodeId: "a", ...slow }, proxy.url)
+      const b = yield* presenceNode({ prefix, nodeId: "b", ...slow })
+      assert.isTrue(yield* a.claim("alice", "s1"))
+      yield* a.join("r", "alice")
+      yield* proxy.cut
+      assert.isTrue(Either.isLeft(yield* Effect.either(a.leave("r", "alice"))))
+      assert.isTrue(Either.isLeft(yield* Effect.either(a.release("alice", "s1"))))
+      yield* Effect.sleep("300 millis")
+      assert.isFalse(yield* b.claim("alice", "s2"))
+      assert.deepStrictEqual(yield* b.members("r"), ["alice"])
+      yield* proxy.restore
+      yield* Effect.suspend(() => b.claim("alice", "s2")).pipe(
+        Effect.filterOrFail((claimed) => claimed),
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds")))
+      )
+      assert.deepStrictEqual(yield* b.members("r"), [])
+    }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
+  })
+
   it.live("a node cut off from Redis is announced lost within the bound, once, by one survivor", () => {
     const prefix = Fixtures.prefix()
     return Effect.gen(function*() {
