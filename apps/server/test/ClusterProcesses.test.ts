@@ -40,6 +40,19 @@ const sayUntilAcked = async (peer: C.Peer, id: number, text: string, room: strin
 }
 
 describe("Cluster (processes)", () => {
+  it("a Redis that cannot be reached at start: a clear message and exit 3; a bad --node-id or --redis outside chat: exit 2", async () => {
+    P.assertBuilt()
+    const port = await C.freePort()
+    const server = P.start(P.serverBin, ["--port", "0", "--redis", `redis://user:secret@127.0.0.1:${port}`])
+    assert.strictEqual(await server.exited(20_000), 3)
+    assert.match(server.output(), /cannot reach Redis at redis:\/\/user:\*\*\*@127\.0\.0\.1:\d+/)
+    assert.notMatch(server.output(), /secret/)
+    const badId = P.start(P.serverBin, ["--port", "0", "--redis", C.url, "--node-id", "a b"])
+    assert.strictEqual(await badId.exited(15_000), 2)
+    const echo = P.start(P.serverBin, ["--port", "0", "--mode", "echo", "--redis", C.url])
+    assert.strictEqual(await echo.exited(15_000), 2)
+  }, 60_000)
+
   it("two tether-server --redis: Redis killed and restarted mid-chat: Say refused Unavailable meanwhile, sessions stay, nothing acknowledged lost, no duplicates", async () => {
     P.assertBuilt()
     const dir = mkdtempSync(path.join(tmpdir(), "tether-redis-"))
