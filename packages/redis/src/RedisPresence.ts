@@ -112,7 +112,7 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
     const names = new Map<string, string>()
     const memberships = new Set<string>()
     const handlers = new Set<(room: string, user: string) => Effect.Effect<void>>()
-    const pending = new Map<string, "release" | "leave">()
+    const pending = new Map<string, "release" | "leave" | "join">()
     let retryPending: Effect.Effect<void, Redis.RedisError> = Effect.void
     const many = { concurrency: 16, discard: true } as const
 
@@ -237,9 +237,10 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
         Effect.mapError(unavailable)
       )
 
-    // A release or leave that failed (Redis unreachable) is retried by the
-    // heartbeat until it succeeds: otherwise the name would stay held (the
-    // heartbeat refreshed it) and the member listed, for as long as the node lives.
+    // A release, leave or join that failed (Redis unreachable) is retried by
+    // the heartbeat until it succeeds: otherwise the name would stay held (the
+    // heartbeat refreshed it), the member listed or missing in `members`, for
+    // as long as the node lives.
     const releaseNow = (user: string, session: string) =>
       Effect.zipRight(
         redis.eval(Scripts.deleteIf, [k.name(user)], [session]),
@@ -252,12 +253,12 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
       )
     retryPending = Effect.forEach(pending, ([key, op]) => {
       const [a, b] = key.slice(1).split(SEPARATOR) as [string, string]
-      // A leave of a room joined again since is void.
-      const stillVoid = op === "leave" ? !memberships.has(a + SEPARATOR + b) : true
-      const retry: Effect.Effect<unknown, Redis.RedisError> = !stillVoid
-        ? Effect.void
-        : op === "leave"
-        ? leaveNow(a, b)
+      // A leave of a room joined again since is void, and a join of a room left since.
+      const member = memberships.has(a + SEPARATOR + b)
+      const retry: Effect.Effect<unknown, Redis.RedisError> = op === "leave"
+        ? (member ? Effect.void : leaveNow(a, b))
+        : op === "join"
+        ? (member ? rejoin(a + SEPARATOR + b) : Effect.void)
         : releaseNow(a, b)
       return retry.pipe(
         Effect.zipRight(Effect.sync(() => pending.delete(key)))
@@ -273,10 +274,12 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
       }).pipe(Effect.asVoid, Effect.mapError(unavailable))
 
     const join = (room: string, user: string) =>
-      Effect.zipRight(rejoin(room + SEPARATOR + user), Effect.sync(() => memberships.add(room + SEPARATOR + user))).pipe(
-        Effect.asVoid,
-        Effect.mapError(unavailable)
-      )
+      Effect.suspend(() => {
+        memberships.add(room + SEPARATOR + user)
+        return rejoin(room + SEPARATOR + user).pipe(
+          Effect.tapError(() => Effect.sync(() => pending.set("J" + room + SEPARATOR + user, "join")))
+        )
+      }).pipe(Effect.asVoid, Effect.mapError(unavailable))
 
     const leave = (room: string, user: string) =>
       Effect.suspend(() => {

@@ -79,7 +79,7 @@ describe("RedisPresence", () => {
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 
-  it.live("a release and a leave that failed while cut off from Redis are done once it is back: no name held, no member listed", () => {
+  it.live("a release, a leave and a join that failed while cut off from Redis are done once it is back", () => {
     const prefix = Fixtures.prefix()
     return Effect.gen(function*() {
       const proxy = yield* Proxy.make(Fixtures.url)
@@ -92,6 +92,7 @@ describe("RedisPresence", () => {
       yield* proxy.cut
       assert.isTrue(Either.isLeft(yield* Effect.either(a.leave("r", "alice"))))
       assert.isTrue(Either.isLeft(yield* Effect.either(a.release("alice", "s1"))))
+      assert.isTrue(Either.isLeft(yield* Effect.either(a.join("s", "zed"))))
       yield* Effect.sleep("300 millis")
       assert.isFalse(yield* b.claim("alice", "s2"))
       assert.deepStrictEqual(yield* b.members("r"), ["alice"])
@@ -101,6 +102,11 @@ describe("RedisPresence", () => {
         Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds")))
       )
       assert.deepStrictEqual(yield* b.members("r"), [])
+      const listed = yield* b.members("s").pipe(
+        Effect.filterOrFail((users) => users.length > 0),
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds")))
+      )
+      assert.deepStrictEqual(listed, ["zed"])
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 
