@@ -8,6 +8,7 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
+import * as ChatHttp from "./fixtures/ChatHttp.js"
 import * as C from "./fixtures/Cluster.js"
 import * as P from "./fixtures/Processes.js"
 
@@ -94,6 +95,11 @@ describe("Cluster (processes)", () => {
         if (Date.now() > until) throw new Error("/healthz did not become ready again")
         await new Promise((r) => setTimeout(r, 100))
       }
+      // Redis's round trips and the outage's errors are on /metrics.
+      const metrics = await ChatHttp.scrape(a.http)
+      assert.isAbove(metrics.value("tether_redis_round_trips_total", { connection: "command" }), 4)
+      const errors = metrics.families.filter((f) => f.name === "tether_redis_errors_total").flatMap((f) => f.metrics)
+      assert.isAbove(errors.reduce((sum, m) => sum + Number((m as { value?: string }).value ?? 0), 0), 0)
       alice.socket.destroy()
       bob.socket.destroy()
     } finally {
