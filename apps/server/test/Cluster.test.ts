@@ -116,6 +116,49 @@ describe("Cluster (in-process)", () => {
     }
   }, 20_000)
 
+  it("a line resent to another node (its Ack lost in a failover) is acknowledged at its first offset and not published twice", async () => {
+    const keyPrefix = C.prefix()
+    const cluster = await nodes(2, keyPrefix)
+    try {
+      const gus = await C.login(cluster.ports[0]!, "gus")
+      const hal = await C.login(cluster.ports[1]!, "hal")
+      for (const peer of [gus, hal]) {
+        peer.send({ _tag: "Join", room: "#a" })
+        await C.joined(peer, "#a")
+      }
+      C.say(gus, 7, "only once", "#a")
+      await gus.waitFor("ack", () => C.acks(gus).length === 1)
+      const first = C.acks(gus)[0]!
+      gus.socket.destroy()
+      await gus.closed
+      // As if the Ack had been lost: the client resends from its outbox, on the other node.
+      let again: C.Peer | undefined
+      const until = Date.now() + 5000
+      while (again === undefined || C.status(again) !== 0) {
+        if (Date.now() > until) throw new Error("gus could not log in again")
+        again?.socket.destroy()
+        again = await C.login(cluster.ports[1]!, "gus")
+      }
+      const resent = again
+      resent.send({ _tag: "Join", room: "#a" })
+      await C.joined(resent, "#a")
+      C.say(resent, 7, "only once", "#a")
+      C.say(resent, 7, "same id, another line", "#a")
+      await resent.waitFor("two acks", () => C.acks(resent).length === 2)
+      const [repeat, other] = C.acks(resent)
+      assert.strictEqual(repeat!.offset, first.offset)
+      assert.strictEqual(repeat!.epoch, first.epoch)
+      assert.strictEqual(other!.offset, first.offset! + 1)
+      await hal.waitFor("the other line", () => C.transcript(hal, "#a").length >= 2)
+      assert.deepStrictEqual(C.transcript(hal, "#a"), [`1 gus: only once`, `2 gus: same id, another line`])
+      resent.socket.destroy()
+      hal.socket.destroy()
+    } finally {
+      await cluster.close()
+      await C.cleanup(keyPrefix)
+    }
+  }, 20_000)
+
   it("a client resumes on another node: the lines it missed replayed, none twice", async () => {
     const keyPrefix = C.prefix()
     const cluster = await nodes(2, keyPrefix)

@@ -119,6 +119,22 @@ export const make = (
     if (saidText(sample.from, sample.text, sample.room, sample, sample.at) !== textOf(Message.Said.make(sample))) {
       return yield* Effect.dieMessage("ChatServer: the Said shortcut no longer matches the JSON codec")
     }
+    /**
+     * The publish's idempotency key: a line resent to another node after a
+     * failover (its first node published it, then died before the `Ack`) is
+     * recognised by the History (Redis) where this node's `Dedupe` cannot. The
+     * text's fingerprint keeps a reused id with another line apart.
+     */
+    const repeatKey = (user: string, id: number, text: string): string => {
+      let a = 0x811c9dc5
+      let b = 0x01000193
+      for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i)
+        a = Math.imul(a ^ c, 0x01000193)
+        b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15)
+      }
+      return `${user}:${id}:${(a >>> 0).toString(16)}${(b >>> 0).toString(16)}`
+    }
     const encoder = new TextEncoder()
     // Says are published without waiting for the previous one (see `say`).
     const publishing = yield* FiberSet.make<void>()
@@ -287,7 +303,7 @@ export const make = (
       // publish that fails is refused, and the client resends it.
       runPublish(Effect.match(
         history.publish(name, (position, at) =>
-          saidText(user, message.text, name, position, at)),
+          saidText(user, message.text, name, position, at), { key: repeatKey(user, message.id, message.text) }),
         {
           onFailure: (error) => {
             seen.abandon()
