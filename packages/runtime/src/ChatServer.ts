@@ -11,7 +11,11 @@
  * resuming a room gets a `Replay` gate, so the missed lines come first and
  * the live ones follow with no gap and no repeat at the seam. A line goes to
  * every member of its room, its sender included (the sender's position moves
- * with it, as everyone's does).
+ * with it, as everyone's does). A session's `Say`s are published back to
+ * back, in arrival order, each with an idempotency key (a resend to another
+ * node after a failover is acknowledged, not published again). `Joined` /
+ * `Left` go to this node's members and, through `Presence.announce`, to the
+ * other nodes'.
  *
  * @since 0.2.0
  */
@@ -30,6 +34,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type * as Connection from "./Connection.js"
 import * as Dedupe from "./Dedupe.js"
+import * as ChatLine from "./internal/chatLine.js"
 import type * as Heartbeat from "./Heartbeat.js"
 import * as History from "./History.js"
 import * as Presence from "./Presence.js"
@@ -106,34 +111,10 @@ export const make = (
       if (typeof text !== "string") throw text
       return text
     }
-    /**
-     * A line as the JSON codec writes it, without a Schema pass: its fields
-     * were validated when the `Say` was decoded, and a render runs twice per
-     * line on Redis. `seq` (older wire field) stays 0: the position is in
-     * `offset`, written verbatim, never derived (History.publish).
-     */
-    const saidText = (from: string, text: string, room: string, position: History.Position, at: number): string =>
-      JSON.stringify({ _tag: "Said", from, text, at, seq: 0, room, epoch: position.epoch, offset: position.offset })
     // The shortcut must write what the codec writes: checked once, a defect at start if not.
     const sample = { from: "ann", text: "hi \"there\"\n", at: 5, seq: 0, room: "#r", epoch: "e1", offset: 7 }
-    if (saidText(sample.from, sample.text, sample.room, sample, sample.at) !== textOf(Message.Said.make(sample))) {
+    if (ChatLine.saidText(sample.from, sample.text, sample.room, sample, sample.at) !== textOf(Message.Said.make(sample))) {
       return yield* Effect.dieMessage("ChatServer: the Said shortcut no longer matches the JSON codec")
-    }
-    /**
-     * The publish's idempotency key: a line resent to another node after a
-     * failover (its first node published it, then died before the `Ack`) is
-     * recognised by the History (Redis) where this node's `Dedupe` cannot. The
-     * text's fingerprint keeps a reused id with another line apart.
-     */
-    const repeatKey = (user: string, id: number, text: string): string => {
-      let a = 0x811c9dc5
-      let b = 0x01000193
-      for (let i = 0; i < text.length; i++) {
-        const c = text.charCodeAt(i)
-        a = Math.imul(a ^ c, 0x01000193)
-        b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15)
-      }
-      return `${user}:${id}:${(a >>> 0).toString(16)}${(b >>> 0).toString(16)}`
     }
     const encoder = new TextEncoder()
     // Says are published without waiting for the previous one (see `say`).
@@ -303,7 +284,7 @@ export const make = (
       // publish that fails is refused, and the client resends it.
       runPublish(Effect.match(
         history.publish(name, (position, at) =>
-          saidText(user, message.text, name, position, at), { key: repeatKey(user, message.id, message.text) }),
+          ChatLine.saidText(user, message.text, name, position, at), { key: ChatLine.repeatKey(user, message.id, message.text) }),
         {
           onFailure: (error) => {
             seen.abandon()
