@@ -23,21 +23,17 @@ import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
-import * as Wire from "@tether/protocol/Wire"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import type * as Connection from "./Connection.js"
 import * as Dedupe from "./Dedupe.js"
 import * as ChatLine from "./internal/chatLine.js"
 import type * as Heartbeat from "./Heartbeat.js"
 import * as History from "./History.js"
 import * as Presence from "./Presence.js"
+import * as RoomFanout from "./internal/roomFanout.js"
 import * as Replay from "./Replay.js"
 import * as Server from "./Server.js"
 import type { Session } from "./Session.js"
@@ -104,14 +100,6 @@ export const defaultOutboundBytes = 4 * 1024 * 1024
 
 type Position = { readonly room: string; readonly epoch: string; readonly offset: number }
 
-/** One room's fan-out on this node. */
-interface Room {
-  readonly name: string
-  readonly members: Map<Session<Message.Message>, Replay.Gate | undefined>
-  readonly subscribed: Deferred.Deferred<void, History.HistoryUnavailable>
-  readonly scope: Scope.CloseableScope
-}
-
 const lobby = Message.defaultRoom
 
 /**
@@ -154,76 +142,26 @@ export const make = (
     if (ChatLine.saidText(sample.from, sample.text, sample.room, sample, sample.at) !== textOf(Message.Said.make(sample))) {
       return yield* Effect.dieMessage("ChatServer: the Said shortcut no longer matches the JSON codec")
     }
-    const encoder = new TextEncoder()
     // Says are published without waiting for the previous one (see `say`).
     const publishing = yield* FiberSet.make<void>()
     const runPublish = yield* FiberSet.runtime(publishing)<never>()
-    const rooms = new Map<string, Room>()
     const joined = new Map<number, Set<string>>()
     const roomsOf = (session: Session<Message.Message>) => joined.get(session.id) ?? new Set<string>()
     const sessionKey = (session: Session<Message.Message>) => `${nodeId}:${session.id}`
 
-    let wire: Wire.Wire<Message.Message> | undefined
+    const rooms = new RoomFanout.RoomFanout(history, serverScope, announceUpTo)
     /** A history entry as a payload for this server's wire, encoded once for all members. */
-    const shared = (payload: string) => new Wire.Encoded(wire!.textual ? payload : encoder.encode(payload))
+    const shared = (payload: string) => rooms.shared(payload)
+    const roomOf = (name: string) => rooms.roomOf(name)
+    const release = (room: RoomFanout.Room) => rooms.release(room)
 
-    const deliver: History.Deliver = (name, epoch, entry) => {
-      const room = rooms.get(name)
-      if (room === undefined) return
-      const payload = shared(entry.payload)
-      for (const [session, gate] of room.members) {
-        if (gate === undefined || gate.offer(epoch, entry)) session.unsafeSend(payload)
-      }
-    }
-
-    /** The room's fan-out on this node, subscribed to its history (once per room). */
-    const roomOf = (name: string): Effect.Effect<Room, History.HistoryUnavailable> =>
-      Effect.suspend(() => {
-        const existing = rooms.get(name)
-        if (existing !== undefined) return Effect.as(Deferred.await(existing.subscribed), existing)
-        const room: Room = {
-          name,
-          members: new Map(),
-          subscribed: Deferred.unsafeMake(FiberId.none),
-          scope: Effect.runSync(Scope.fork(serverScope, ExecutionStrategy.sequential))
-        }
-        rooms.set(name, room)
-        return history.subscribe(name, deliver).pipe(
-          Scope.extend(room.scope),
-          Effect.exit,
-          Effect.flatMap((exit) => {
-            Deferred.unsafeDone(room.subscribed, exit)
-            if (Exit.isFailure(exit)) {
-              rooms.delete(name)
-              return Effect.zipRight(Scope.close(room.scope, Exit.void), Effect.failCause(exit.cause))
-            }
-            return Effect.succeed(room)
-          })
-        )
-      })
-
-    /** Forgets a room this node no longer has members in. */
-    const release = (room: Room) =>
-      room.members.size === 0 && rooms.get(room.name) === room
-        ? Effect.suspend(() => {
-          rooms.delete(room.name)
-          return Scope.close(room.scope, Exit.void)
-        })
-        : Effect.void
-
-    /** Sends `message` to this node's members of `room`, but `except`. */
     const noticeOf = (change: Presence.Change): Message.Message =>
       change._tag === "Joined"
         ? Message.Joined.make({ user: change.user, room: change.room })
         : Message.Left.make({ user: change.user, reason: change.reason, room: change.room })
 
-    const tellRoom = (name: string, message: Message.Message, except?: Session<Message.Message>) => {
-      const room = rooms.get(name)
-      if (room === undefined) return
-      if ((message._tag === "Joined" || message._tag === "Left") && room.members.size > announceUpTo) return
-      const payload = Wire.share(wire!, message)
-      for (const session of room.members.keys()) if (session !== except) session.unsafeSend(payload)
-    }
+    const tellRoom = (name: string, message: Message.Message, except?: Session<Message.Message>) =>
+      rooms.tell(name, message, except)
 
     /** A member joined or left: told to this node's members (but `except`), then to the other nodes'. */
     const notify = (change: Presence.Change, except?: Session<Message.Message>): Effect.Effect<void> =>
@@ -424,7 +362,7 @@ export const make = (
         }
       }
     })
-    wire = server.wire
+    rooms.wire = server.wire
     // On shutdown (this runs before the server's drain), publishes in flight
     // get their answer first, within the drain timeout.
     yield* Effect.addFinalizer(() =>
