@@ -7,12 +7,11 @@
 import * as Classic from "@tether/protocol/Classic"
 import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
-import * as Message from "@tether/protocol/Message"
+import * as ChatServer from "@tether/runtime/ChatServer"
 import * as ClassicProtocol from "@tether/runtime/ClassicProtocol"
 import type * as Connection from "@tether/runtime/Connection"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
 import * as Server from "@tether/runtime/Server"
-import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -28,6 +27,8 @@ export interface Common {
   readonly drainTimeout: Duration.Duration
   /** Which engine driver runs the sessions (default `callback`; `fiber`: the card's FiberSet shape). */
   readonly driver?: Connection.Driver | undefined
+  /** Names this node in cluster mode (chat). */
+  readonly nodeId?: string | undefined
 }
 
 /** A running server, as the app reports it. */
@@ -55,10 +56,9 @@ const common = (options: Common) => ({
   ...(options.driver !== undefined ? { driver: options.driver } : {})
 })
 
-/** Chat: login, Say broadcast as Said to everyone else and acknowledged, Joined / Left, Who -> Present. */
+/** Chat: login, rooms with numbered history, resume with replay, Say -> Said to the room then Ack, Joined / Left, Who -> Present (`ChatServer`). */
 export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "adaptive" | "off" }): Effect.Effect<Running, never, Requirements> =>
   Effect.gen(function*() {
-    const clock = yield* Effect.clock
     const interval = options.heartbeatInterval ?? Duration.seconds(5)
     const timeout = options.heartbeatTimeout ?? Duration.seconds(17)
     const heartbeat = options.heartbeat === "ping"
@@ -68,50 +68,14 @@ export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "
       : options.heartbeat === "adaptive"
       ? Heartbeat.adaptive({ timeout, ...(options.heartbeatInterval ? { max: interval } : {}) })
       : Heartbeat.off
-    let seq = 0
-    const server: Server.Server<Message.Message> = yield* Server.make<Message.Message>({
-      ...common(options),
-      framing: Frame.lengthPrefixed({ maxFrameBytes: options.maxFrameBytes }),
-      // Outgoing messages are built by this module from validated parts.
-      codec: Codec.json(Message.Message),
-      dialect: TetherProtocol.dialect,
+    const server = yield* ChatServer.make({
       heartbeat,
-      login: TetherProtocol.serverLogin,
-      refuse: (reason) => Message.Failure.make({ code: "TooManyConnections", message: reason }),
-      goodbye: (reason) => Message.Bye.make({ reason }),
-      onJoin: (session) => Effect.asVoid(server.broadcast(Message.Joined.make({ user: session.user! }), { except: session })),
-      onLeave: (session, reason) =>
-        Effect.asVoid(server.broadcast(Message.Left.make({ user: session.user!, reason: reason.slice(0, 256) }))),
-      handler: (session, message) => {
-        switch (message._tag) {
-          case "Say": {
-            const said = Message.Said.make({
-              from: session.user!,
-              text: message.text,
-              at: clock.unsafeCurrentTimeMillis(),
-              seq: seq = (seq + 1) >>> 0
-            })
-            // Queued to every other session before the Ack: an acknowledged line is never lost.
-            server.unsafeBroadcast(said, { except: session })
-            session.unsafeSend(Message.Ack.make({ id: message.id }))
-            return
-          }
-          case "Who":
-            session.unsafeSend(Message.Present.make({
-              users: server.registry.list().flatMap((s) => (s.user === undefined ? [] : [s.user])).sort()
-            }))
-            return
-          case "Request":
-            session.unsafeSend(Message.RequestFailed.make({
-              id: message.id,
-              code: "Unsupported",
-              message: "the chat server answers no requests"
-            }))
-            return
-          default:
-            return
-        }
-      }
+      maxFrameBytes: options.maxFrameBytes,
+      loginTimeout: options.loginTimeout,
+      drainTimeout: options.drainTimeout,
+      ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
+      ...(options.driver !== undefined ? { driver: options.driver } : {}),
+      ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {})
     })
     return running(server)
   })

@@ -112,7 +112,13 @@ export interface Options<M, E, R> {
    * with `session.unsafeSend`) is the fast path: no Effect, no fiber.
    */
   readonly handler: (session: Session<M>, message: M) => Effect.Effect<void, E, R> | void
-  readonly onJoin?: (session: Session<M>) => Effect.Effect<void, never, R>
+  /**
+   * Called after authentication, before the login is answered: false refuses
+   * the login with status 100 (e.g. a name held on another node of a cluster).
+   */
+  readonly admit?: (session: Session<M>) => Effect.Effect<boolean, never, R>
+  /** Called once a session is logged in (its `LoginResult` queued), with its login message; later input waits for it. */
+  readonly onJoin?: (session: Session<M>, login: M) => Effect.Effect<void, never, R>
   readonly onLeave?: (session: Session<M>, reason: string) => Effect.Effect<void, never, R>
   /**
    * Which driver runs the sessions' connections over sockets that carry a

@@ -120,7 +120,7 @@ export class Sessions<M, E, R> {
     session.connection.close(reason)
   }
 
-  private logIn(session: Session<M>, credentials: { readonly user: string; readonly password: string }) {
+  private logIn(session: Session<M>, login: M, credentials: { readonly user: string; readonly password: string }) {
     return Effect.flatMap(this.authenticator.authenticate(credentials.user, credentials.password), (ok) => {
       const connection = session.connection
       if (!connection.isOpen()) return Effect.void
@@ -136,15 +136,29 @@ export class Sessions<M, E, R> {
         this.refuseLogin(session, 100, "user already connected")
         return Effect.void
       }
-      connection.clearDeadline()
-      session.unsafeSend(this.options.login!.result(0))
-      const onJoin = this.options.onJoin
-      return Effect.annotateLogs(
-        Effect.zipRight(Effect.logInfo("logged in"), onJoin ? onJoin(session) : Effect.void),
-        "user",
-        credentials.user
-      )
+      const admit = this.options.admit
+      return admit === undefined
+        ? this.admitted(session, login, credentials.user)
+        : Effect.flatMap(admit(session), (admitted) => {
+          if (admitted && connection.isOpen()) return this.admitted(session, login, credentials.user)
+          this.registry.remove(session)
+          session.user = undefined
+          Metrics.loginFailed("user_in_use")
+          this.refuseLogin(session, 100, "user already connected")
+          return Effect.void
+        })
     })
+  }
+
+  private admitted(session: Session<M>, login: M, user: string) {
+    session.connection.clearDeadline()
+    session.unsafeSend(this.options.login!.result(0))
+    const onJoin = this.options.onJoin
+    return Effect.annotateLogs(
+      Effect.zipRight(Effect.logInfo("logged in"), onJoin ? onJoin(session, login) : Effect.void),
+      "user",
+      user
+    )
   }
 
   private handleOne(session: Session<M>, message: M): Effect.Effect<void, E, R> | void {
@@ -157,7 +171,7 @@ export class Sessions<M, E, R> {
           this.refuseLogin(session, 5, "the first message must be a login")
           return
         }
-        return this.logIn(session, credentials)
+        return this.logIn(session, message, credentials)
       }
       if (credentials !== undefined) {
         session.unsafeSend(login.result(100, "already logged in"))

@@ -1,0 +1,354 @@
+/**
+ * Tether's chat, served: login, rooms, a numbered history per room, resume
+ * with replay after a reconnect, `Ack` only once a line is in the history,
+ * repeats acknowledged without a second broadcast, and who is here. It runs
+ * on `Server.make` and the {@link History.History} and
+ * {@link Presence.Presence} services: in memory by default (one process), on
+ * Redis in cluster mode (`@tether/redis`), the same code either way.
+ *
+ * Delivery: each node subscribes once to each room that has members on it
+ * and fans every entry out to its local members, in offset order; a session
+ * resuming a room gets a `Replay` gate, so the missed lines come first and
+ * the live ones follow with no gap and no repeat at the seam. A line goes to
+ * every member of its room, its sender included (the sender's position moves
+ * with it, as everyone's does).
+ *
+ * @since 0.2.0
+ */
+import type * as SocketServer from "@effect/platform/SocketServer"
+import * as Codec from "@tether/protocol/Codec"
+import * as Frame from "@tether/protocol/Frame"
+import * as Message from "@tether/protocol/Message"
+import * as Wire from "@tether/protocol/Wire"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import type * as Connection from "./Connection.js"
+import * as Dedupe from "./Dedupe.js"
+import type * as Heartbeat from "./Heartbeat.js"
+import * as History from "./History.js"
+import * as Presence from "./Presence.js"
+import * as Replay from "./Replay.js"
+import * as Server from "./Server.js"
+import type { Session } from "./Session.js"
+import * as TetherProtocol from "./TetherProtocol.js"
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  readonly heartbeat?: Heartbeat.Policy
+  readonly maxFrameBytes?: number
+  readonly loginTimeout?: Server.Options<Message.Message, never, never>["loginTimeout"]
+  readonly maxConnections?: number
+  readonly drainTimeout?: Server.Options<Message.Message, never, never>["drainTimeout"]
+  readonly driver?: Connection.Driver
+  readonly outbound?: Connection.OutboundOptions
+  /** Rooms one session may be in at once (default `Message.maxRoomsPerSession`, 32). */
+  readonly maxRoomsPerSession?: number
+  /** Names listed at most in one `Present` (default 1,000): a `Who` costs a bounded amount. */
+  readonly whoLimit?: number
+  /** Names this node in session keys (cluster mode: unique per node; default random). */
+  readonly nodeId?: string
+  /** How long a failed `Say` should wait before it is resent (default 1 s). */
+  readonly retryAfterMs?: number
+}
+
+type Position = { readonly room: string; readonly epoch: string; readonly offset: number }
+
+/** One room's fan-out on this node. */
+interface Room {
+  readonly name: string
+  readonly members: Map<Session<Message.Message>, Replay.Gate | undefined>
+  readonly subscribed: Deferred.Deferred<void, History.HistoryUnavailable>
+  readonly scope: Scope.CloseableScope
+}
+
+const lobby = Message.defaultRoom
+
+/**
+ * Serves the chat on the `SocketServer` in context, until the scope closes
+ * (then it drains, as `Server.make` does). Without `History` / `Presence`
+ * in context it keeps both in memory.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<Server.Server<Message.Message>, never, SocketServer.SocketServer | Server.Authenticator | Scope.Scope> =>
+  Effect.gen(function*() {
+    const history = yield* Option.match(yield* Effect.serviceOption(History.History), {
+      onNone: () => History.makeMemory(),
+      onSome: Effect.succeed
+    })
+    const presence = yield* Option.match(yield* Effect.serviceOption(Presence.Presence), {
+      onNone: () => Presence.makeMemory,
+      onSome: Effect.succeed
+    })
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
+    const serverScope = yield* Effect.scope
+    const dedupe = Dedupe.unsafeMake<Position>(now)
+    const nodeId = options.nodeId ?? Math.random().toString(36).slice(2, 10)
+    const maxRooms = options.maxRoomsPerSession ?? Message.maxRoomsPerSession
+    const whoLimit = options.whoLimit ?? 1_000
+    const retryAfter = options.retryAfterMs ?? 1_000
+    const codec = Codec.json(Message.Message)
+    const textOf = (message: Message.Message): string => {
+      const text = codec.encodeText!(message)
+      if (typeof text !== "string") throw text
+      return text
+    }
+    const encoder = new TextEncoder()
+    const rooms = new Map<string, Room>()
+    const joined = new Map<number, Set<string>>()
+    const roomsOf = (session: Session<Message.Message>) => joined.get(session.id) ?? new Set<string>()
+    const sessionKey = (session: Session<Message.Message>) => `${nodeId}:${session.id}`
+
+    let wire: Wire.Wire<Message.Message> | undefined
+    /** A history entry as a payload for this server's wire, encoded once for all members. */
+    const shared = (payload: string) => new Wire.Encoded(wire!.textual ? payload : encoder.encode(payload))
+
+    const deliver: History.Deliver = (name, epoch, entry) => {
+      const room = rooms.get(name)
+      if (room === undefined) return
+      const payload = shared(entry.payload)
+      for (const [session, gate] of room.members) {
+        if (gate === undefined || gate.offer(epoch, entry)) session.unsafeSend(payload)
+      }
+    }
+
+    /** The room's fan-out on this node, subscribed to its history (once per room). */
+    const roomOf = (name: string): Effect.Effect<Room, History.HistoryUnavailable> =>
+      Effect.suspend(() => {
+        const existing = rooms.get(name)
+        if (existing !== undefined) return Effect.as(Deferred.await(existing.subscribed), existing)
+        const room: Room = {
+          name,
+          members: new Map(),
+          subscribed: Deferred.unsafeMake(FiberId.none),
+          scope: Effect.runSync(Scope.fork(serverScope, ExecutionStrategy.sequential))
+        }
+        rooms.set(name, room)
+        return history.subscribe(name, deliver).pipe(
+          Scope.extend(room.scope),
+          Effect.exit,
+          Effect.flatMap((exit) => {
+            Deferred.unsafeDone(room.subscribed, exit)
+            if (Exit.isFailure(exit)) {
+              rooms.delete(name)
+              return Effect.zipRight(Scope.close(room.scope, Exit.void), Effect.failCause(exit.cause))
+            }
+            return Effect.succeed(room)
+          })
+        )
+      })
+
+    /** Forgets a room this node no longer has members in. */
+    const release = (room: Room) =>
+      room.members.size === 0 && rooms.get(room.name) === room
+        ? Effect.suspend(() => {
+          rooms.delete(room.name)
+          return Scope.close(room.scope, Exit.void)
+        })
+        : Effect.void
+
+    /** Sends `message` to this node's members of `room`, but `except`. */
+    const tellRoom = (name: string, message: Message.Message, except?: Session<Message.Message>) => {
+      const room = rooms.get(name)
+      if (room === undefined) return
+      const payload = Wire.share(wire!, message)
+      for (const session of room.members.keys()) if (session !== except) session.unsafeSend(payload)
+    }
+
+    const enter = (session: Session<Message.Message>, name: string, gate: Replay.Gate | undefined) =>
+      Effect.flatMap(roomOf(name), (room) => {
+        room.members.set(session, gate)
+        let set = joined.get(session.id)
+        if (set === undefined) joined.set(session.id, set = new Set())
+        set.add(name)
+        return Effect.as(Effect.ignore(presence.join(name, session.user!)), room)
+      })
+
+    const exit = (session: Session<Message.Message>, name: string, reason: string | undefined) =>
+      Effect.suspend(() => {
+        joined.get(session.id)?.delete(name)
+        const room = rooms.get(name)
+        if (room === undefined) return Effect.void
+        room.members.delete(session)
+        if (reason !== undefined) tellRoom(name, Message.Left.make({ user: session.user!, reason, room: name }))
+        return Effect.zipRight(Effect.ignore(presence.leave(name, session.user!)), release(room))
+      })
+
+    const join = (session: Session<Message.Message>, name: string): Effect.Effect<void> => {
+      const mine = roomsOf(session)
+      if (!mine.has(name) && mine.size >= maxRooms) {
+        session.unsafeSend(Message.RoomRefused.make({ room: name, code: "TooManyRooms", detail: `at most ${maxRooms} rooms` }))
+        return Effect.void
+      }
+      const already = mine.has(name)
+      return (already ? Effect.void : Effect.asVoid(enter(session, name, undefined))).pipe(
+        Effect.zipRight(history.position(name)),
+        Effect.match({
+          onFailure: () => {
+            if (!already) void Effect.runFork(exit(session, name, undefined))
+            session.unsafeSend(Message.RoomRefused.make({ room: name, code: "Unavailable", detail: "history unavailable" }))
+          },
+          onSuccess: (position) => {
+            session.unsafeSend(Message.RoomJoined.make({ room: name, epoch: position.epoch, offset: position.offset }))
+            if (!already) tellRoom(name, Message.Joined.make({ user: session.user!, room: name }), session)
+          }
+        })
+      )
+    }
+
+    /** Rejoins `from.room` after a reconnect: replay what was missed, then live lines. */
+    const resumeRoom = (session: Session<Message.Message>, from: Message.ResumePosition): Effect.Effect<void> => {
+      const name = from.room
+      const gate = Replay.unsafeMakeGate({ epoch: from.epoch, offset: from.offset })
+      return enter(session, name, gate).pipe(
+        Effect.flatMap((room) =>
+          Replay.resume(history, name, gate, (outcome) => {
+            const position = outcome.position
+            session.unsafeSend(
+              outcome._tag === "Recovered"
+                ? Message.Recovered.make({ room: name, epoch: position.epoch, offset: position.offset, replayed: outcome.replay.length })
+                : Message.Unrecoverable.make({ room: name, reason: outcome.reason, epoch: position.epoch, offset: position.offset })
+            )
+            for (const entry of outcome.replay) session.unsafeSend(shared(entry.payload))
+            for (const entry of outcome.live) session.unsafeSend(shared(entry.payload))
+          }).pipe(Effect.tap(() => Effect.sync(() => tellRoom(name, Message.Joined.make({ user: session.user!, room: name }), session))), Effect.asVoid, Effect.tapError(() => Effect.sync(() => room.members.delete(session))))
+        ),
+        Effect.catchAll(() =>
+          Effect.zipRight(
+            exit(session, name, undefined),
+            Effect.sync(() => session.unsafeSend(Message.RoomRefused.make({ room: name, code: "Unavailable", detail: "history unavailable" })))
+          )
+        )
+      )
+    }
+
+    const say = (session: Session<Message.Message>, message: Message.Say): Effect.Effect<void> | void => {
+      const name = message.room ?? lobby
+      const user = session.user!
+      if (!roomsOf(session).has(name)) {
+        session.unsafeSend(Message.SayRefused.make({ id: message.id, code: "NotMember", detail: `not in ${name}` }))
+        return
+      }
+      const seen = dedupe.begin(user, message.id, `${name}\n${message.text}`)
+      if (seen._tag === "Done") {
+        session.unsafeSend(Message.Ack.make({ id: message.id, ...seen.value }))
+        return
+      }
+      if (seen._tag === "InFlight") return
+      return Effect.match(
+        history.publish(name, (position, at) =>
+          textOf(Message.Said.make({
+            from: user,
+            text: message.text,
+            at,
+            seq: position.offset % 0x1_0000_0000,
+            room: name,
+            epoch: position.epoch,
+            offset: position.offset
+          }))),
+        {
+          onFailure: (error) => {
+            seen.abandon()
+            session.unsafeSend(Message.SayRefused.make({ id: message.id, code: "Unavailable", retryAfter, detail: error.message.slice(0, 256) }))
+          },
+          onSuccess: (position) => {
+            const at = { room: name, epoch: position.epoch, offset: position.offset }
+            seen.complete(at)
+            session.unsafeSend(Message.Ack.make({ id: message.id, ...at }))
+          }
+        }
+      )
+    }
+
+    const who = (session: Session<Message.Message>, message: Message.Who) => {
+      const name = message.room ?? lobby
+      return Effect.match(presence.members(name, { limit: whoLimit }), {
+        onFailure: () => session.unsafeSend(Message.Present.make({ users: [], room: name })),
+        onSuccess: (users) => session.unsafeSend(Message.Present.make({ users: [...users], room: name }))
+      })
+    }
+
+    const server: Server.Server<Message.Message> = yield* Server.make<Message.Message>({
+      framing: Frame.lengthPrefixed(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {}),
+      codec,
+      dialect: TetherProtocol.dialect,
+      ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
+      ...(options.loginTimeout !== undefined ? { loginTimeout: options.loginTimeout } : {}),
+      ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
+      ...(options.drainTimeout !== undefined ? { drainTimeout: options.drainTimeout } : {}),
+      ...(options.driver !== undefined ? { driver: options.driver } : {}),
+      ...(options.outbound !== undefined ? { outbound: options.outbound } : {}),
+      login: TetherProtocol.serverLogin,
+      refuse: (reason) => Message.Failure.make({ code: "TooManyConnections", message: reason }),
+      goodbye: (reason) => Message.Bye.make({ reason }),
+      // A name is one person cluster-wide: claimed in Presence before the login is answered.
+      admit: (session) =>
+        presence.claim(session.user!, sessionKey(session)).pipe(
+          Effect.catchAll((error) => Effect.as(Effect.logWarning(`login refused: ${error.message}`), false))
+        ),
+      onJoin: (session, login) => {
+        const resume = login._tag === "Login" ? login.resume ?? [] : []
+        if (resume.length === 0) return join(session, lobby)
+        const seen = new Set<string>()
+        const distinct = resume.filter((p) => !seen.has(p.room) && seen.add(p.room)).slice(0, maxRooms)
+        return Effect.forEach(distinct, (from) => resumeRoom(session, from), { discard: true })
+      },
+      onLeave: (session, reason) =>
+        Effect.gen(function*() {
+          const mine = Array.from(roomsOf(session))
+          joined.delete(session.id)
+          for (const name of mine) yield* exit(session, name, reason.slice(0, 256))
+          yield* Effect.ignore(presence.release(session.user!, sessionKey(session)))
+        }),
+      handler: (session, message) => {
+        switch (message._tag) {
+          case "Say":
+            return say(session, message)
+          case "Join":
+            return join(session, message.room)
+          case "Leave": {
+            if (!roomsOf(session).has(message.room)) {
+              session.unsafeSend(Message.RoomRefused.make({ room: message.room, code: "NotMember" }))
+              return
+            }
+            return Effect.zipRight(
+              exit(session, message.room, "left"),
+              Effect.sync(() => session.unsafeSend(Message.RoomLeft.make({ room: message.room })))
+            )
+          }
+          case "Rooms":
+            session.unsafeSend(Message.RoomList.make({ rooms: Array.from(roomsOf(session)).sort() }))
+            return
+          case "Who":
+            return who(session, message)
+          case "Request":
+            session.unsafeSend(Message.RequestFailed.make({
+              id: message.id,
+              code: "Unsupported",
+              message: "the chat server answers no requests"
+            }))
+            return
+          default:
+            return
+        }
+      }
+    })
+    wire = server.wire
+    // Members of a room who vanished with a lost node (cluster mode) are announced as left.
+    yield* presence.lost((room, user) =>
+      Effect.sync(() => tellRoom(room, Message.Left.make({ user, reason: "node lost", room })))
+    )
+    return server
+  })
