@@ -139,6 +139,13 @@ export interface Login<M> {
   readonly result: (message: M) => { readonly status: number; readonly reason?: string | undefined } | undefined
   /** Time to wait for the answer (default 10 s). */
   readonly timeout?: Duration.DurationInput
+  /**
+   * Refusal statuses that, on a reconnect (after a first successful login),
+   * are retried on the reconnect schedule instead of ending the client: e.g.
+   * "user already connected" while the server has not yet noticed that the
+   * previous connection is gone. A first login refused always ends it.
+   */
+  readonly retryOnReconnect?: ReadonlyArray<number>
 }
 
 /**

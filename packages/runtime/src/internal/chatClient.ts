@@ -87,6 +87,8 @@ export const make = (
       correlate,
       login: {
         ...TetherProtocol.clientLogin(options.user, options.password),
+        // The server may hold the previous session until it notices it is gone.
+        retryOnReconnect: [100],
         // Built at each attempt: a new connection starts unflushed, with the positions seen so far.
         message: () => {
           ready = false

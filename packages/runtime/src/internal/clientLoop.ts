@@ -172,7 +172,7 @@ export const make = <M>(options: Client.Options<M>): Effect.Effect<Client.Client
           if (now() - liveSince >= resetAfterMs) scheduleState = schedule?.initial
           connected = yield* Deferred.make<void, Client.ConnectionLost | Client.LoginRefused>()
         }
-        if (isLoginRefused(error)) {
+        if (isLoginRefused(error) && !(everConnected && options.login?.retryOnReconnect?.includes(error.status))) {
           yield* setState({ _tag: "GaveUp", reason: error.message })
           yield* Deferred.fail(connected, error)
           return
