@@ -95,9 +95,9 @@ export const make = (
           sent = new Set()
           replaying.clear()
           const positions = resume.positions()
-          return positions.length === 0
-            ? Message.Login.make({ user: options.user, password: options.password })
-            : Message.Login.make({ user: options.user, password: options.password, resume: positions })
+          // Not `Login.make`: a bad name or password is the server's to refuse (LoginRefused), not a throw here.
+          const login: Message.Login = { _tag: "Login", user: options.user, password: options.password }
+          return positions.length === 0 ? login : { ...login, resume: positions }
         }
       },
       onLogin: () => flush,
