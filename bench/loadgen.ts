@@ -4,7 +4,7 @@
  * count and time. Prints one JSON line of results.
  *
  *   idle       --conns C --hold MS             hold C connections answering pings; report survivors
- *   throughput --conns C --depth D --size B --duration MS   echo frames, D in flight per connection
+ *   throughput --conns C --depth D --size B --duration MS [--warmup MS]   echo frames, D in flight per connection
  *   latency    --size B --count N               ping-pong one frame at a time; p50/p90/p99/max in us
  *   kick       --conns C --wait MS              connect C silent peers; report how long until each is closed
  *   typed      --conns C --depth D [--msgpack]  Tether Request messages (JSON lines, or u32 BE + MessagePack)
@@ -118,14 +118,18 @@ const main = async () => {
         })
         s.write(Buffer.concat(Array.from({ length: depth }, () => payload)))
       }
-      await sleep(500) // warm-up
+      await sleep(arg("warmup", 500))
+      // The measured window, announced so the caller can read the server's
+      // CPU time over exactly these frames (see bench/run.ts).
+      console.log(JSON.stringify({ event: "window", phase: "start" }))
       const start = frames
       const t0 = process.hrtime.bigint()
       await sleep(duration)
       const elapsed = Number(process.hrtime.bigint() - t0) / 1e9
       const count = frames - start
+      console.log(JSON.stringify({ event: "window", phase: "end" }))
       running = false
-      console.log(JSON.stringify({ mode, conns, depth, size, framesPerSec: count / elapsed, mbPerSec: (count * size) / elapsed / 1e6 }))
+      console.log(JSON.stringify({ mode, conns, depth, size, frames: count, elapsed, framesPerSec: count / elapsed, mbPerSec: (count * size) / elapsed / 1e6 }))
       for (const s of sockets) s.destroy()
       break
     }

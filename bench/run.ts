@@ -6,11 +6,24 @@
  * tether, raw, tether, ...). Bounded to about 5 minutes. Writes the
  * table to stdout (and to bench/RESULTS.md with --write).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import {
+  cpuByThreadOf,
+  cpuOf,
+  hasTaskset,
+  hasVariant,
+  load,
+  logDir,
+  peakRssOf,
+  rssOf,
+  type ServerKind,
+  startServer,
+  stopServer,
+  syscallsOf
+} from "./servers.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, "../..")
@@ -20,136 +33,235 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 // is timing): more runs for their medians.
 const THROUGHPUT_RUNS = Math.max(RUNS, Number(process.env.BENCH_THROUGHPUT_RUNS ?? 7))
 const quick = process.argv.includes("--quick")
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-const hasTaskset = (() => {
-  try {
-    execFileSync("taskset", ["-c", "0", "true"])
-    return os.cpus().length >= 2
-  } catch {
-    return false
-  }
-})()
-const pinned = (cpu: number, argv: Array<string>) =>
-  hasTaskset ? ["taskset", ["-c", String(cpu), process.execPath, ...argv]] as const : [process.execPath, argv] as const
-
-type ServerKind = "raw" | "tether" | "raw-json" | "tether-json" | "tether-msgpack"
-
-const serverArgv = (kind: ServerKind, heartbeat?: { interval: number; timeout: number }): Array<string> => {
-  switch (kind) {
-    case "raw":
-      return [path.join(here, "raw-echo-server.js"), ...(heartbeat ? ["--heartbeat-interval", String(heartbeat.interval), "--heartbeat-timeout", String(heartbeat.timeout)] : [])]
-    case "tether":
-      return [path.join(root, "apps/server/bin/tether-server"), "--mode", "echo", "--port", "0", "--log-level", "info",
-        ...(heartbeat ? ["--heartbeat-interval", `${heartbeat.interval}ms`, "--heartbeat-timeout", `${heartbeat.timeout}ms`] : [])]
-    case "raw-json":
-      return [path.join(here, "typed-server.js"), "raw"]
-    case "tether-json":
-      return [path.join(here, "typed-server.js"), "json"]
-    case "tether-msgpack":
-      return [path.join(here, "typed-server.js"), "msgpack"]
-  }
-}
-
-interface Started {
-  readonly child: ChildProcess
-  readonly port: number
-}
-
-const startServer = async (kind: ServerKind, heartbeat?: { interval: number; timeout: number }): Promise<Started> => {
-  const [cmd, argv] = pinned(0, serverArgv(kind, heartbeat))
-  const child = spawn(cmd, [...argv], { stdio: ["ignore", "pipe", "inherit"] })
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = ""
-    child.stdout!.on("data", (c: Buffer) => {
-      out += c.toString()
-      const m = /listening on [\d.]+:(\d+)/.exec(out)
-      if (m) resolve(Number(m[1]))
-    })
-    child.once("exit", (code) => reject(new Error(`${kind} server exited with ${code}`)))
-    setTimeout(() => reject(new Error(`${kind} server did not start`)), 10_000)
-  })
-  await sleep(200)
-  return { child, port }
-}
-
-const stopServer = async ({ child }: Started) => {
-  child.kill("SIGKILL")
-  await Promise.race([new Promise((r) => child.once("exit", r)), sleep(2000)])
-}
-
-/** Runs the load generator; resolves with its last JSON line, calling onLine for every line. */
-const load = (port: number, args: Array<string>, onLine: (event: any) => void = () => {}) =>
-  new Promise<any>((resolve, reject) => {
-    const [cmd, argv] = pinned(1, [path.join(here, "loadgen.js"), args[0]!, "--port", String(port), ...args.slice(1)])
-    const child = spawn(cmd, [...argv], { stdio: ["ignore", "pipe", "inherit"] })
-    let last: any
-    let buffered = ""
-    child.stdout!.on("data", (c: Buffer) => {
-      buffered += c.toString()
-      let at: number
-      while ((at = buffered.indexOf("\n")) !== -1) {
-        last = JSON.parse(buffered.slice(0, at))
-        onLine(last)
-        buffered = buffered.slice(at + 1)
-      }
-    })
-    child.once("exit", (code) => (code === 0 ? resolve(last) : reject(new Error(`loadgen ${args[0]} exited ${code}`))))
-  })
-
-const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024
-/** CPU seconds (user + system) a process has used. */
-const cpuOf = (pid: number) => {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-/** The server's own pid: taskset execs node, so the child's pid is the server's. */
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+// BENCH_ONLY=echo64,typed runs a subset (for profiling work; "throughput" is
+// both echo scenarios); the default runs all.
+const only = process.env.BENCH_ONLY?.split(",")
+const want = (name: string) =>
+  only === undefined || only.includes(name) || (only.includes("throughput") && name.startsWith("echo"))
 
 const rows: Array<Array<string>> = []
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
-const report = (figure: string, unit: string, baseline: number, tether: number, goal: string, better: "higher" | "lower", extra = "") => {
+const report = (
+  figure: string,
+  unit: string,
+  baseline: number,
+  tether: number,
+  goal: string,
+  better: "higher" | "lower",
+  extra = "",
+  digits?: number
+) => {
   const ratio = tether / baseline
-  rows.push([figure, `${fmt(baseline, baseline < 100 ? 1 : 0)} ${unit}`, `${fmt(tether, tether < 100 ? 1 : 0)} ${unit}`, ratio.toFixed(2), goal, extra])
-  console.error(`bench: ${figure}: baseline ${baseline.toFixed(1)}, tether ${tether.toFixed(1)} (${ratio.toFixed(2)}; goal ${goal}, ${better} is better)`)
+  const shown = (n: number) => fmt(n, digits ?? (n < 100 ? 1 : 0))
+  rows.push([figure, `${shown(baseline)} ${unit}`, `${shown(tether)} ${unit}`, ratio.toFixed(2), goal, extra])
+  console.error(`bench: ${figure}: baseline ${baseline.toFixed(3)}, tether ${tether.toFixed(3)} (${ratio.toFixed(2)}; goal ${goal}, ${better} is better)`)
 }
 
 interface Spec {
   readonly kind: ServerKind
   readonly args: Array<string>
   readonly pick: (r: any) => number
+  /**
+   * What the server's CPU time over the measured window is divided by (e.g.
+   * frames, MB): given, the load generator's window markers are watched and
+   * the server's CPU time and peak RSS are read at them.
+   */
+  readonly per?: (r: any) => number
+}
+
+/** One run of one server: the picked figure and, with `per`, the server's own costs. */
+interface Sample {
+  readonly value: number
+  /** Server CPU seconds per unit of `per`, over the measured window only. */
+  readonly cpuPer: number
+  /** Share of one core the server used over the window. */
+  readonly busy: number
+  /** Share of that CPU time spent off the main thread (GC helpers, compiler threads). */
+  readonly offMain: number
+  /** Peak RSS of the server, bytes, read at the end of the window. */
+  readonly peakRss: number
+  /** RSS of the started server before any load, bytes. */
+  readonly startRss: number
+  /** Units of `per` for each read and each write syscall of the server over the window. */
+  readonly perRead: number
+  readonly perWrite: number
+}
+
+const measured = async (spec: Spec): Promise<Sample> => {
+  const server = await startServer(spec.kind)
+  const pid = server.child.pid!
+  try {
+    const startRss = rssOf(pid)
+    let cpuStart = { all: 0, main: 0 }
+    let cpuEnd = cpuStart
+    let tStart = 0n
+    let tEnd = 0n
+    let peakRss = 0
+    let ioStart = { reads: 0, writes: 0 }
+    let ioEnd = ioStart
+    const result = await load(server.port, spec.args, (event) => {
+      if (event.event !== "window" || spec.per === undefined) return
+      if (event.phase === "start") {
+        cpuStart = cpuByThreadOf(pid)
+        ioStart = syscallsOf(pid)
+        tStart = process.hrtime.bigint()
+      } else {
+        cpuEnd = cpuByThreadOf(pid)
+        ioEnd = syscallsOf(pid)
+        tEnd = process.hrtime.bigint()
+        peakRss = peakRssOf(pid)
+      }
+    })
+    const cpu = cpuEnd.all - cpuStart.all
+    const mainCpu = cpuEnd.main - cpuStart.main
+    if (logDir !== undefined && spec.per !== undefined) {
+      const window = {
+        kind: spec.kind,
+        pid,
+        startUs: Number(tStart / 1000n),
+        endUs: Number(tEnd / 1000n),
+        per: spec.per(result),
+        cpu,
+        mainCpu,
+        reads: ioEnd.reads - ioStart.reads,
+        writes: ioEnd.writes - ioStart.writes
+      }
+      fs.appendFileSync(path.join(logDir, "windows.jsonl"), JSON.stringify(window) + "\n")
+    }
+    return {
+      value: spec.pick(result),
+      cpuPer: spec.per ? cpu / spec.per(result) : NaN,
+      busy: spec.per ? cpu / (Number(tEnd - tStart) / 1e9) : NaN,
+      offMain: spec.per ? (cpu - mainCpu) / cpu : NaN,
+      peakRss,
+      startRss,
+      perRead: spec.per ? spec.per(result) / (ioEnd.reads - ioStart.reads) : NaN,
+      perWrite: spec.per ? spec.per(result) / (ioEnd.writes - ioStart.writes) : NaN
+    }
+  } finally {
+    await stopServer(server)
+  }
 }
 
 /**
- * Medians of `runs` runs of each spec, interleaved (a, b, a, b, ...) so a drift
- * of the machine during the scenario weighs on every server alike.
+ * `runs` runs of each spec, interleaved (a, b, a, b, ...) so a drift of the
+ * machine during the scenario weighs on every server alike.
  */
-const interleaved = async (specs: ReadonlyArray<Spec>, runs = RUNS): Promise<Array<number>> => {
-  const values = specs.map((): Array<number> => [])
+const interleavedSamples = async (specs: ReadonlyArray<Spec>, runs = RUNS): Promise<Array<Array<Sample>>> => {
+  const samples = specs.map((): Array<Sample> => [])
   for (let i = 0; i < runs; i++) {
-    for (const [at, spec] of specs.entries()) {
-      const server = await startServer(spec.kind)
-      try {
-        values[at]!.push(spec.pick(await load(server.port, spec.args)))
-      } finally {
-        await stopServer(server)
-      }
-    }
+    for (const [at, spec] of specs.entries()) samples[at]!.push(await measured(spec))
   }
-  return values.map(median)
+  return samples
+}
+
+/** Medians of the picked figure of `runs` interleaved runs of each spec. */
+const interleaved = async (specs: ReadonlyArray<Spec>, runs = RUNS): Promise<Array<number>> =>
+  (await interleavedSamples(specs, runs)).map((xs) => median(xs.map((x) => x.value)))
+
+const range = (xs: Array<number>, scale: number, digits: number) =>
+  `${fmt(Math.min(...xs) * scale, digits)}..${fmt(Math.max(...xs) * scale, digits)}`
+
+/**
+ * The bytes echo rows: throughput, and the goal figure, the server's own
+ * CPU per frame (per MB for large frames) over the measured window, which
+ * a closed loop bound by its load generator does not hide. Spreads are the
+ * runs' min..max; the pair ratios are each run's tether over the raw run
+ * beside it.
+ */
+const echo = async (
+  name: string,
+  args: Array<string>,
+  runs: number,
+  goals: { readonly throughput: string; readonly cpu: string },
+  unit: { readonly rate: string; readonly pick: (r: any) => number; readonly per: (r: any) => number; readonly cpuUnit: string; readonly perName: string; readonly cpuScale: number; readonly digits: number }
+) => {
+  const [raw, tether, variant] = await interleavedSamples([
+    { kind: "raw", args, pick: unit.pick, per: unit.per },
+    { kind: "tether", args, pick: unit.pick, per: unit.per },
+    ...(hasVariant ? [{ kind: "tether-variant" as const, args, pick: unit.pick, per: unit.per }] : [])
+  ], runs)
+  if (variant !== undefined) {
+    const cpu = (xs: Array<Sample>) => xs.map((x) => x.cpuPer)
+    const vsTether = cpu(variant).map((v, i) => v / cpu(tether!)[i]!)
+    report(
+      `variant: server CPU per ${unit.cpuUnit.split("/ ")[1]}, ${name.replace("bytes echo, ", "")}`,
+      unit.cpuUnit,
+      median(cpu(raw!)) * unit.cpuScale,
+      median(cpu(variant)) * unit.cpuScale,
+      "(A/B)",
+      "lower",
+      `variant / tether pair ratios ${range(vsTether, 1, 3)} (median ${fmt(median(vsTether), 3)}); runs ${range(cpu(variant), unit.cpuScale, unit.digits)}; peak RSS ${range(variant.map((x) => x.peakRss / 1048576), 1, 0)} MiB`,
+      unit.digits
+    )
+  }
+  const values = (xs: Array<Sample>, f: (x: Sample) => number) => xs.map(f)
+  report(name, unit.rate, median(values(raw!, (x) => x.value)), median(values(tether!, (x) => x.value)), goals.throughput, "higher")
+  const rawCpu = values(raw!, (x) => x.cpuPer)
+  const tetherCpu = values(tether!, (x) => x.cpuPer)
+  const pairs = rawCpu.map((r, i) => tetherCpu[i]! / r)
+  const perIo = (xs: Array<Sample>, f: (x: Sample) => number) => fmt(median(values(xs, f)), unit.perName === "MB" ? 3 : 1)
+  const offMain = (xs: Array<Sample>) => `${fmt(median(values(xs, (x) => x.offMain)) * 100, 1)}%`
+  const busy = (xs: Array<Sample>) => `${fmt(median(values(xs, (x) => x.busy)) * 100, 0)}%`
+  report(
+    `server CPU per ${unit.cpuUnit.split("/ ")[1]}, ${name.replace("bytes echo, ", "")}`,
+    unit.cpuUnit,
+    median(rawCpu) * unit.cpuScale,
+    median(tetherCpu) * unit.cpuScale,
+    goals.cpu,
+    "lower",
+    `runs ${range(rawCpu, unit.cpuScale, unit.digits)} / ${range(tetherCpu, unit.cpuScale, unit.digits)}; pair ratios ${range(pairs, 1, 2)}; server core busy ${busy(raw!)} / ${busy(tether!)} (off the main thread ${offMain(raw!)} / ${offMain(tether!)}); ${unit.perName} per read ${perIo(raw!, (x) => x.perRead)} / ${perIo(tether!, (x) => x.perRead)}, per write ${perIo(raw!, (x) => x.perWrite)} / ${perIo(tether!, (x) => x.perWrite)}`,
+    unit.digits
+  )
+  const rawRss = values(raw!, (x) => x.peakRss / 1048576)
+  const tetherRss = values(tether!, (x) => x.peakRss / 1048576)
+  const rawStart = values(raw!, (x) => x.startRss / 1048576)
+  const tetherStart = values(tether!, (x) => x.startRss / 1048576)
+  report(
+    `peak RSS under load, ${name.replace("bytes echo, ", "")}`,
+    "MiB",
+    median(rawRss),
+    median(tetherRss),
+    "<= 1.5",
+    "lower",
+    `runs ${range(rawRss, 1, 0)} / ${range(tetherRss, 1, 0)}; before the load ${fmt(median(rawStart), 0)} / ${fmt(median(tetherStart), 0)} MiB, growth under load ${fmt(median(rawRss) - median(rawStart), 0)} / ${fmt(median(tetherRss) - median(tetherStart), 0)} MiB`
+  )
 }
 
 const throughput = async () => {
-  const duration = quick ? "1000" : "2000"
-  const small = ["throughput", "--conns", "50", "--depth", "32", "--size", "64", "--duration", duration]
-  const frames = (r: any) => r.framesPerSec as number
+  const duration = process.env.BENCH_DURATION ?? (quick ? "1000" : "2000")
+  // 2 s of warm-up, not 0.5: on a busy machine the server gets a fraction
+  // of its core, and with 0.5 s V8 was still compiling Tether's hot path
+  // inside the measured window (a third of its CPU off the main thread).
+  const warmup = process.env.BENCH_WARMUP ?? "2000"
   const runs = quick ? RUNS : THROUGHPUT_RUNS
-  const [raw64, tether64] = await interleaved([{ kind: "raw", args: small, pick: frames }, { kind: "tether", args: small, pick: frames }], runs)
-  report("bytes echo, 50 conns x 32 x 64 B", "frames/s", raw64!, tether64!, ">= 0.90", "higher")
-  const big = ["throughput", "--conns", "1", "--depth", "8", "--size", "16384", "--duration", duration]
-  const mb = (r: any) => r.mbPerSec as number
-  const [rawBig, tetherBig] = await interleaved([{ kind: "raw", args: big, pick: mb }, { kind: "tether", args: big, pick: mb }], runs)
-  report("bytes echo, 1 conn x 8 x 16 KiB", "MB/s", rawBig!, tetherBig!, ">= 0.98", "higher")
+  if (want("echo64")) {
+    const small = ["throughput", "--conns", "50", "--depth", "32", "--size", "64", "--duration", duration, "--warmup", warmup]
+    await echo("bytes echo, 50 conns x 32 x 64 B", small, runs, { throughput: ">= 0.90", cpu: "<= 1.11" }, {
+      rate: "frames/s",
+      pick: (r) => r.framesPerSec,
+      per: (r) => r.frames,
+      cpuUnit: "us / frame",
+      perName: "frames",
+      cpuScale: 1e6,
+      digits: 3
+    })
+  }
+  if (want("echo16k")) {
+    const big = ["throughput", "--conns", "1", "--depth", "8", "--size", "16384", "--duration", duration, "--warmup", warmup]
+    await echo("bytes echo, 1 conn x 8 x 16 KiB", big, runs, { throughput: ">= 0.98", cpu: "<= 1.05" }, {
+      rate: "MB/s",
+      pick: (r) => r.mbPerSec,
+      per: (r) => (r.frames * r.size) / 1e6,
+      cpuUnit: "ms / MB",
+      perName: "MB",
+      cpuScale: 1e3,
+      digits: 3
+    })
+  }
 }
 
 const typed = async () => {
@@ -252,10 +364,7 @@ const writeResults = (text: string) => {
 
 const main = async () => {
   const started = Date.now()
-  // BENCH_ONLY=throughput,typed runs a subset (for profiling work); the default runs all.
-  const only = process.env.BENCH_ONLY?.split(",")
-  const want = (name: string) => only === undefined || only.includes(name)
-  if (want("throughput")) await throughput()
+  if (want("echo64") || want("echo16k")) await throughput()
   if (want("typed")) await typed()
   if (want("latency")) await latency()
   if (want("kick")) await kick()

@@ -8,6 +8,7 @@
 import * as Cli from "@tether/node/Cli"
 import * as NodeTether from "@tether/node/NodeTether"
 import type * as Message from "@tether/protocol/Message"
+import * as Printable from "@tether/protocol/Printable"
 import * as ChatClient from "@tether/runtime/ChatClient"
 import type * as Client from "@tether/runtime/Client"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
@@ -27,7 +28,9 @@ export interface ChatOptions {
   /** Tried in turn: a failed server moves the client to the next one. */
   readonly servers: ReadonlyArray<Address>
   readonly user: string
-  readonly password: string
+  /** A password, or a signed login token. */
+  readonly credential: { readonly password: string } | { readonly token: string }
+  readonly tls?: NodeTether.TlsConnectOptions | undefined
   readonly heartbeatTimeout: Duration.Duration
   readonly connectTimeout: Duration.Duration
 }
@@ -56,8 +59,11 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
 export const renderSaid = (said: Message.Said, room: string, current: string): string =>
   `[${clock(said.at)}] ${room === current ? "" : `${room} `}<${said.from}> ${said.text}`
 
-/** How a connection state reads in the terminal's status line. */
-export const renderState = (state: Client.State, servers: ReadonlyArray<Address> = []): string => {
+/** How a connection state reads in the terminal's status line (escaped: reasons may quote the server). */
+export const renderState = (state: Client.State, servers: ReadonlyArray<Address> = []): string =>
+  Printable.escape(renderStateRaw(state, servers))
+
+const renderStateRaw = (state: Client.State, servers: ReadonlyArray<Address>): string => {
   const at = (server: number | undefined) =>
     servers.length > 1 && server !== undefined ? ` ${showAddress(servers[server])}` : ""
   switch (state._tag) {
@@ -76,8 +82,18 @@ export const renderState = (state: Client.State, servers: ReadonlyArray<Address>
   }
 }
 
-/** How an event of the chat client reads in the terminal (undefined: not shown). */
+/**
+ * How an event of the chat client reads in the terminal (undefined: not
+ * shown): one line, with whatever the network sent escaped (no ESC / CSI /
+ * OSC sequence, C1 control, carriage return, new line or bidi override
+ * reaches the terminal).
+ */
 export const renderEvent = (event: ChatClient.Event, current: string, servers: ReadonlyArray<Address> = []): string | undefined => {
+  const line = renderEventRaw(event, current, servers)
+  return line === undefined ? undefined : Printable.escape(line)
+}
+
+const renderEventRaw = (event: ChatClient.Event, current: string, servers: ReadonlyArray<Address>): string | undefined => {
   switch (event._tag) {
     case "Said":
       return renderSaid(event.said, event.room, current)
@@ -114,7 +130,7 @@ export const renderEvent = (event: ChatClient.Event, current: string, servers: R
     case "Connection":
       return event.state._tag === "Connecting" && event.state.attempt === 1 && event.state.server === 0
         ? undefined
-        : renderState(event.state, servers)
+        : renderStateRaw(event.state, servers)
     case "Acked":
       return undefined
   }
@@ -132,10 +148,10 @@ export const helpText = [
 const makeChat = (options: ChatOptions) =>
   ChatClient.make({
     connect: options.servers.map((address) =>
-      NodeTether.connect({ host: address.host, port: address.port, connectTimeout: options.connectTimeout })
+      NodeTether.connect({ host: address.host, port: address.port, connectTimeout: options.connectTimeout, tls: options.tls })
     ),
     user: options.user,
-    password: options.password,
+    password: "token" in options.credential ? { token: options.credential.token } : options.credential.password,
     heartbeat: Heartbeat.answer({ timeout: options.heartbeatTimeout })
   })
 

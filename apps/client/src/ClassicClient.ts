@@ -5,6 +5,7 @@
 import * as ClassicProtocol from "@tether/runtime/ClassicProtocol"
 import * as Cli from "@tether/node/Cli"
 import * as NodeTether from "@tether/node/NodeTether"
+import * as Printable from "@tether/protocol/Printable"
 import * as Classic from "@tether/protocol/Classic"
 import * as Frame from "@tether/protocol/Frame"
 import * as Client from "@tether/runtime/Client"
@@ -19,6 +20,7 @@ export interface ClassicOptions {
   readonly heartbeatTimeout: Duration.Duration | undefined
   readonly demoInterval: Duration.Duration
   readonly connectTimeout: Duration.Duration
+  readonly tls?: NodeTether.TlsConnectOptions | undefined
   /** Stop after this many ServerDemos (for scripts and tests); undefined: run until interrupted. */
   readonly count: number | undefined
 }
@@ -29,7 +31,7 @@ export const run = (options: ClassicOptions) =>
     const now = () => clock.unsafeCurrentTimeMillis()
     let received = 0
     const client = yield* Client.make<Classic.Packet>({
-      connect: NodeTether.connect({ host: options.host, port: options.port, connectTimeout: options.connectTimeout }),
+      connect: NodeTether.connect({ host: options.host, port: options.port, connectTimeout: options.connectTimeout, tls: options.tls }),
       framing: Frame.classic(),
       codec: Classic.codec,
       dialect: ClassicProtocol.dialect(now),
@@ -53,7 +55,7 @@ export const run = (options: ClassicOptions) =>
           m._tag === "ServerDemo"
             ? Effect.sync(() => {
               received++
-              process.stdout.write(`ServerDemo addr=${m.addr} port=${m.port} remark=${JSON.stringify(m.remark)}\n`)
+              process.stdout.write(`ServerDemo addr=${Printable.escape(m.addr)} port=${m.port} remark=${Printable.escape(JSON.stringify(m.remark))}\n`)
             })
             : Effect.void, { discard: true })
     })

@@ -7,9 +7,12 @@ import * as Options from "@effect/cli/Options"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cli from "@tether/node/Cli"
+import * as NodeTether from "@tether/node/NodeTether"
+import * as Printable from "@tether/protocol/Printable"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
 import * as Chat from "./Chat.js"
 import * as ClassicClient from "./ClassicClient.js"
 
@@ -27,7 +30,26 @@ const server = Options.text("server").pipe(
 const port = Cli.orUndefined(Options.integer("port").pipe(Options.withDescription("server port (default 7373; 30001 in classic mode)")))
 const user = Cli.orUndefined(Options.text("user").pipe(Options.withDescription("user name (chat default: $USER; classic default: mayee)")))
 const password = Cli.orUndefined(
-  Options.text("password").pipe(Options.withDescription("password (chat default: \"tether\", which the default server accepts; classic default: mayee)"))
+  Options.text("password").pipe(Options.withDescription(
+    "password on the command line (visible to every local user in the process list: prefer TETHER_PASSWORD, --password-file or the prompt)"
+  ))
+)
+const passwordFile = Cli.orUndefined(
+  Options.file("password-file", { exists: "yes" }).pipe(Options.withDescription("read the password from this file's first line"))
+)
+const tokenFile = Cli.orUndefined(
+  Options.file("token-file", { exists: "yes" }).pipe(Options.withDescription("log in with the signed token in this file (or TETHER_TOKEN) instead of a password"))
+)
+const tls = Options.boolean("tls").pipe(Options.withDescription("connect with TLS (the server's certificate is verified)"))
+const tlsCa = Cli.orUndefined(
+  Options.file("tls-ca", { exists: "yes" }).pipe(Options.withDescription("CA certificates (PEM) trusted for the server's certificate (default: the system's)"))
+)
+const tlsCert = Cli.orUndefined(
+  Options.file("tls-cert", { exists: "yes" }).pipe(Options.withDescription("client certificate (PEM), for servers started with --tls-client-auth"))
+)
+const tlsKey = Cli.orUndefined(Options.file("tls-key", { exists: "yes" }).pipe(Options.withDescription("the private key of --tls-cert (PEM)")))
+const insecure = Options.boolean("insecure").pipe(
+  Options.withDescription("with --tls, accept any server certificate (tests only: anyone in the middle can read the traffic)")
 )
 const say = Cli.orUndefined(
   Options.text("say").pipe(Options.withDescription("say this line, exit 0 once the server accepted it (scripted mode)"))
@@ -43,6 +65,28 @@ const count = Cli.orUndefined(
   Options.integer("count").pipe(Options.withDescription("classic mode: exit 0 after this many ServerDemo answers"))
 )
 
+const tlsFromFlags = (flags: {
+  readonly tls: boolean
+  readonly tlsCa: string | undefined
+  readonly tlsCert: string | undefined
+  readonly tlsKey: string | undefined
+  readonly insecure: boolean
+}): Effect.Effect<NodeTether.TlsConnectOptions | undefined, Cli.ExitCode> =>
+  Effect.try({
+    try: () => {
+      const wanted = flags.tls || flags.tlsCa !== undefined || flags.tlsCert !== undefined || flags.insecure
+      if (!wanted) return undefined
+      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new Error("--tls-cert and --tls-key go together")
+      return {
+        ...(flags.tlsCa !== undefined ? { ca: fs.readFileSync(flags.tlsCa) } : {}),
+        ...(flags.tlsCert !== undefined ? { cert: fs.readFileSync(flags.tlsCert) } : {}),
+        ...(flags.tlsKey !== undefined ? { key: fs.readFileSync(flags.tlsKey) } : {}),
+        insecure: flags.insecure
+      }
+    },
+    catch: (error) => Cli.exitWith(2, (error as Error).message)
+  })
+
 const command = Command.make(
   "tether-client",
   {
@@ -52,6 +96,13 @@ const command = Command.make(
     port,
     user,
     password,
+    passwordFile,
+    tokenFile,
+    tls,
+    tlsCa,
+    tlsCert,
+    tlsKey,
+    insecure,
     say,
     heartbeatTimeout,
     connectTimeout,
@@ -60,40 +111,58 @@ const command = Command.make(
     logLevel: Cli.logOptions("warning").level
   },
   (flags) => {
-    const program = Effect.suspend(() => {
+    const program = Effect.gen(function*() {
+      const tlsOptions = yield* tlsFromFlags(flags)
+      // The password: --password-file, --password (argv), TETHER_PASSWORD, else a prompt in a terminal.
+      const secret = (prompt: string | undefined) =>
+        flags.password !== undefined && flags.passwordFile === undefined
+          ? Effect.succeed<string | undefined>(flags.password)
+          : Cli.readSecret({ file: flags.passwordFile, env: "TETHER_PASSWORD", prompt })
       if (flags.mode === "classic") {
-        return ClassicClient.run({
+        return yield* ClassicClient.run({
           host: flags.host,
           port: flags.port ?? 30001,
           user: flags.user ?? "mayee",
-          password: flags.password ?? "mayee",
+          password: (yield* secret(undefined)) ?? "mayee",
           heartbeatTimeout: flags.heartbeatTimeout,
           demoInterval: Duration.seconds(2),
           connectTimeout: flags.connectTimeout,
-          count: flags.count
+          count: flags.count,
+          tls: tlsOptions
         })
       }
-      const user = flags.user ?? process.env.USER ?? process.env.USERNAME
-      if (user === undefined || user.length === 0 || user.length > 32) {
-        return Effect.fail(Cli.exitWith(2, "--user: give a user name of 1 to 32 characters"))
+      const user = Printable.normalizeName(flags.user ?? process.env.USER ?? process.env.USERNAME ?? "")
+      if (user.length === 0 || user.length > 32 || Printable.nameProblem(user) !== undefined) {
+        return yield* Cli.exitWith(2, "--user: give a user name of 1 to 32 characters, without control or invisible characters")
       }
+      const token = yield* Cli.readSecret({ file: flags.tokenFile, env: "TETHER_TOKEN" })
+      const interactive = flags.say === undefined && process.stdin.isTTY === true
+      const prompted = interactive && flags.password === undefined && flags.passwordFile === undefined &&
+        !process.env.TETHER_PASSWORD
+      const typed = token !== undefined
+        ? undefined
+        : yield* secret(prompted ? `password for ${user} (Enter for "tether", which the default server accepts): ` : undefined)
+      const credential = token !== undefined
+        ? { token }
+        : { password: typed === undefined || (prompted && typed === "") ? "tether" : typed }
       const servers: Array<Chat.Address> = []
       for (const text of flags.server) {
         const address = Chat.parseAddress(text)
-        if (address === undefined) return Effect.fail(Cli.exitWith(2, `--server: give HOST:PORT, not ${JSON.stringify(text)}`))
+        if (address === undefined) return yield* Cli.exitWith(2, `--server: give HOST:PORT, not ${JSON.stringify(text.slice(0, 80))}`)
         servers.push(address)
       }
       if (servers.length === 0) servers.push({ host: flags.host, port: flags.port ?? 7373 })
       const options: Chat.ChatOptions = {
         servers,
         user,
-        password: flags.password ?? "tether",
+        credential,
+        tls: tlsOptions,
         heartbeatTimeout: flags.heartbeatTimeout ?? Duration.seconds(17),
         connectTimeout: flags.connectTimeout
       }
-      if (flags.say !== undefined) return Chat.scripted(options, Stream.make(flags.say))
-      if (!process.stdin.isTTY) return Chat.scripted(options, Chat.stdinLines)
-      return Chat.interactive(options)
+      if (flags.say !== undefined) return yield* Chat.scripted(options, Stream.make(flags.say))
+      if (!process.stdin.isTTY) return yield* Chat.scripted(options, Chat.stdinLines)
+      return yield* Chat.interactive(options)
     })
     return program.pipe(Cli.reportExit, Effect.provide(Cli.layerLogger(flags.logFormat, flags.logLevel)))
   }
@@ -105,6 +174,7 @@ const command = Command.make(
 
 const cli = Command.run(command, { name: "tether-client", version: "0.1.0" })
 
+Cli.survivableOutput()
 cli(process.argv).pipe(
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown: Cli.teardown })

@@ -44,3 +44,24 @@ describe("chat client rendering", () => {
     for (const bad of ["7373", ":7373", "host:", "host:0", "host:65536", "host:12x"]) assert.isUndefined(Chat.parseAddress(bad), bad)
   })
 })
+
+describe("chat client escaping", () => {
+  it("nothing from the network reaches the terminal as a control sequence", () => {
+    const hostile = "\u001b[2J\u001b]52;c;aGVsbG8=\u0007\u009b31m\rfake\nline\u202eevil\u2028"
+    const said = Message.Said.make({ from: "bob", text: hostile, at: 0, seq: 1 })
+    const lines = [
+      Chat.renderEvent({ _tag: "Said", room: "#lobby", said, replayed: false }, "#lobby"),
+      Chat.renderEvent({ _tag: "Left", room: "#lobby", user: "bob", reason: hostile.slice(0, 200) }, "#lobby"),
+      Chat.renderEvent({ _tag: "Notice", message: Message.Bye.make({ reason: hostile }) }, "#lobby"),
+      Chat.renderEvent({ _tag: "Notice", message: Message.Failure.make({ code: "X", message: hostile }) }, "#lobby"),
+      Chat.renderEvent({ _tag: "RoomRefused", room: "#x", code: "Unavailable", detail: hostile }, "#lobby"),
+      Chat.renderEvent({ _tag: "Connection", state: { _tag: "GaveUp", reason: hostile } }, "#lobby"),
+      Chat.renderState({ _tag: "GaveUp", reason: hostile })
+    ]
+    for (const line of lines) {
+      assert.isDefined(line)
+      assert.notMatch(line!, /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/)
+      assert.include(line!, "\\x1b[2J")
+    }
+  })
+})

@@ -29,6 +29,11 @@ export interface Common {
   readonly driver?: Connection.Driver | undefined
   /** Names this node in cluster mode (chat). */
   readonly nodeId?: string | undefined
+  /** Connections not logged in yet, in all and per address (chat, classic). */
+  readonly maxPending?: number | undefined
+  readonly maxPendingPerAddress?: number | undefined
+  /** Per-session rate (chat): messages per second, burst, bytes per second; undefined: the default. */
+  readonly rateLimit?: { readonly messagesPerSecond: number; readonly burst: number; readonly bytesPerSecond: number } | undefined
 }
 
 /** A running server, as the app reports it. */
@@ -53,7 +58,9 @@ const common = (options: Common) => ({
   loginTimeout: options.loginTimeout,
   drainTimeout: options.drainTimeout,
   ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
-  ...(options.driver !== undefined ? { driver: options.driver } : {})
+  ...(options.driver !== undefined ? { driver: options.driver } : {}),
+  ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
+  ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {})
 })
 
 /** Chat: login, rooms with numbered history, resume with replay, Say -> Said to the room then Ack, Joined / Left, Who -> Present (`ChatServer`). */
@@ -75,7 +82,10 @@ export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "
       drainTimeout: options.drainTimeout,
       ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
       ...(options.driver !== undefined ? { driver: options.driver } : {}),
-      ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {})
+      ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {}),
+      ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
+      ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
+      ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {})
     })
     return running(server)
   })

@@ -2,21 +2,21 @@
  * tether-server: reads flags, wires layers, runs one mode until SIGINT /
  * SIGTERM, then drains and prints a one-line summary.
  */
+import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cli from "@tether/node/Cli"
+import * as Descriptors from "@tether/node/Descriptors"
 import * as NodeTether from "@tether/node/NodeTether"
 import * as Health from "@tether/runtime/Health"
-import * as Server from "@tether/runtime/Server"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
-import * as fs from "node:fs"
 import * as Lifecycle from "./Lifecycle.js"
 import * as Modes from "./Modes.js"
+import * as Security from "./Security.js"
 
 const mode = Options.choice("mode", ["chat", "echo", "classic"]).pipe(
   Options.withDefault("chat" as const),
@@ -57,6 +57,23 @@ const maxFrameBytes = Options.integer("max-frame-bytes").pipe(
   Options.withDefault(1024 * 1024),
   Options.withDescription("largest frame accepted; a larger declared length closes the connection (classic: at most 65535)")
 )
+const maxPending = Cli.orUndefined(
+  Options.integer("max-pending").pipe(Options.withDescription(
+    "connections not logged in yet, at most (default: half of --max-connections when that is given, else unlimited): peers that never log in cannot take every slot"
+  ))
+)
+const maxPendingPerAddress = Options.integer("max-pending-per-address").pipe(
+  Options.withDefault(256),
+  Options.withDescription("connections not logged in yet from one address, at most")
+)
+const rateMessages = Options.integer("rate-messages").pipe(
+  Options.withDefault(50),
+  Options.withDescription("chat: messages per second one session may send (bursts of twice that); a Who counts as 10; over it a Say gets SayRefused RateLimited")
+)
+const rateBytes = Options.integer("rate-bytes").pipe(
+  Options.withDefault(1024 * 1024),
+  Options.withDescription("chat: bytes per second of input one session may send (bursts of twice that)")
+)
 const maxConnections = Cli.orUndefined(
   Options.integer("max-connections").pipe(Options.withDescription("connections beyond this are refused with a message"))
 )
@@ -72,30 +89,32 @@ const drainTimeout = Cli.duration("drain-timeout").pipe(
 )
 const users = Cli.orUndefined(
   Options.file("users", { exists: "yes" }).pipe(
-    Options.withDescription("JSON file of user -> password (default: chat accepts anyone with a non-empty password; classic accepts mayee/mayee)")
+    Options.withDescription(
+      "JSON file of user -> scrypt hash, made with `tether-server users add` (default: chat accepts anyone with a non-empty password; classic accepts mayee/mayee)"
+    )
   )
+)
+const tokenSecretFile = Cli.orUndefined(
+  Options.file("token-secret-file", { exists: "yes" }).pipe(
+    Options.withDescription("file holding the secret (32 bytes or more) login tokens are signed with (or TETHER_TOKEN_SECRET); logins may then give a token instead of a password")
+  )
+)
+const tlsCert = Cli.orUndefined(
+  Options.file("tls-cert", { exists: "yes" }).pipe(Options.withDescription("serve TLS with this certificate chain (PEM); needs --tls-key"))
+)
+const tlsKey = Cli.orUndefined(
+  Options.file("tls-key", { exists: "yes" }).pipe(Options.withDescription("the private key of --tls-cert (PEM)"))
+)
+const tlsCa = Cli.orUndefined(
+  Options.file("tls-ca", { exists: "yes" }).pipe(Options.withDescription("CA certificates (PEM) trusted for client certificates"))
+)
+const tlsClientAuth = Options.boolean("tls-client-auth").pipe(
+  Options.withDescription("require a client certificate signed by --tls-ca")
 )
 const framing = Options.choice("framing", ["length", "lines"]).pipe(
   Options.withDefault("length" as const),
   Options.withDescription("echo mode's framing: length (u32 big-endian length + payload) or lines (newline-delimited)")
 )
-
-const Users = Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String }))
-
-const readUsers = (file: string | undefined, mode: "chat" | "echo" | "classic") =>
-  Effect.gen(function*() {
-    if (file === undefined) {
-      return mode === "classic" ? Server.Authenticator.layerUsers({ mayee: "mayee" }) : Server.Authenticator.layerAnyone
-    }
-    const text = yield* Effect.try({
-      try: () => fs.readFileSync(file, "utf8"),
-      catch: (error) => Cli.exitWith(2, `--users: cannot read ${file}: ${String(error)}`)
-    })
-    const table = yield* Schema.decodeUnknown(Users)(text).pipe(
-      Effect.mapError(() => Cli.exitWith(2, `--users: ${file} must hold a JSON object of user name -> password`))
-    )
-    return Server.Authenticator.layerUsers(table)
-  })
 
 const command = Command.make(
   "tether-server",
@@ -110,9 +129,18 @@ const command = Command.make(
     loginTimeout,
     maxFrameBytes,
     maxConnections,
+    maxPending,
+    maxPendingPerAddress,
+    rateMessages,
+    rateBytes,
     drainTimeout,
     driver,
     users,
+    tokenSecretFile,
+    tlsCert,
+    tlsKey,
+    tlsCa,
+    tlsClientAuth,
     framing,
     logFormat: Cli.logOptions().format,
     logLevel: Cli.logOptions().level
@@ -125,6 +153,10 @@ const command = Command.make(
       loginTimeout: flags.loginTimeout,
       maxFrameBytes: flags.maxFrameBytes,
       maxConnections: flags.maxConnections,
+      maxPending: flags.maxPending ??
+        (flags.maxConnections !== undefined ? Math.max(1, Math.ceil(flags.maxConnections / 2)) : undefined),
+      maxPendingPerAddress: flags.maxPendingPerAddress,
+      rateLimit: { messagesPerSecond: flags.rateMessages, burst: flags.rateMessages * 2, bytesPerSecond: flags.rateBytes },
       drainTimeout: flags.drainTimeout,
       driver: flags.driver
     }
@@ -137,7 +169,13 @@ const command = Command.make(
       if (flags.httpPort !== undefined && (flags.httpPort < 0 || flags.httpPort > 65535)) {
         return yield* Cli.exitWith(2, "--http-port must be 0 to 65535")
       }
-      const auth = yield* readUsers(flags.users, flags.mode)
+      const auth = yield* Security.authenticator({
+        usersFile: flags.users,
+        tokenSecretFile: flags.tokenSecretFile,
+        mode: flags.mode,
+        loginTimeout: flags.loginTimeout
+      })
+      const tls = yield* Security.tlsOptions({ cert: flags.tlsCert, key: flags.tlsKey, ca: flags.tlsCa, clientAuth: flags.tlsClientAuth })
       const start = flags.mode === "chat"
         ? Modes.chat({ ...common, heartbeat: flags.heartbeat })
         : flags.mode === "echo"
@@ -155,14 +193,17 @@ const command = Command.make(
         )
         const started = yield* Lifecycle.start(start, http)
         running = started.running
+        // Node drops connections silently when out of descriptors: say so in the log.
+        yield* Descriptors.watch()
         const web = started.httpUrl === undefined ? "" : `, ${started.httpUrl}/dashboard (also /metrics, /healthz)`
-        yield* Effect.logInfo(`listening on ${running.address.hostname}:${running.address.port}${web}`).pipe(
-          Effect.annotateLogs("mode", flags.mode)
+        // Whatever --log-level: a script that asked for --port 0 learns the port here.
+        yield* Cli.logAlways(`listening on ${running.address.hostname}:${running.address.port}${web}`).pipe(
+          Effect.annotateLogs({ mode: flags.mode, tls: tls === undefined ? "off" : tls.requireClientCert ? "client-auth" : "on" })
         )
         return yield* Effect.never
       }).pipe(
         Effect.scoped,
-        Effect.provide(Layer.mergeAll(NodeTether.layerServer({ host: flags.host, port: listenPort }), auth, Health.layer())),
+        Effect.provide(Layer.mergeAll(NodeTether.layerServer({ host: flags.host, port: listenPort, tls }), auth, Health.layer())),
         Effect.catchTag("SocketServerError", (error) =>
           Effect.fail(Cli.exitWith(1, `cannot listen on ${flags.host}:${listenPort}: ${String((error.cause as Error)?.message ?? error.cause)}`)))
       )
@@ -179,6 +220,39 @@ const command = Command.make(
   }
 ).pipe(Command.withDescription("Tether server: chat, echo and classic modes over TCP, with heartbeats and a graceful drain on SIGINT/SIGTERM."))
 
-const cli = Command.run(command, { name: "tether-server", version: "0.1.0" })
+const passwordFile = Cli.orUndefined(
+  Options.file("password-file", { exists: "yes" }).pipe(Options.withDescription("read the password from this file's first line"))
+)
+const usersAdd = Command.make(
+  "add",
+  {
+    name: Args.text({ name: "NAME" }),
+    usersFile: Options.file("users").pipe(Options.withDescription("the users file (created if missing, written with mode 0600)")),
+    passwordFile
+  },
+  (flags) => Security.addUser(flags).pipe(Cli.reportExit)
+).pipe(Command.withDescription(
+  "Add a user (or change its password) in a users file. The password comes from --password-file, TETHER_PASSWORD, stdin, or a prompt: never from argv."
+))
+const tokenMint = Command.make(
+  "mint",
+  {
+    name: Args.text({ name: "NAME" }),
+    ttl: Cli.duration("ttl").pipe(Options.withDefault(Duration.hours(1)), Options.withDescription("how long the token is valid (default 1h)")),
+    tokenSecretFile
+  },
+  (flags) => Security.mintToken(flags).pipe(Cli.reportExit)
+).pipe(Command.withDescription("Print a login token for NAME signed with the token secret (--token-secret-file or TETHER_TOKEN_SECRET)."))
 
+const root = command.pipe(
+  Command.withSubcommands([
+    Command.make("users").pipe(Command.withSubcommands([usersAdd]), Command.withDescription("Manage the users file")),
+    Command.make("token").pipe(Command.withSubcommands([tokenMint]), Command.withDescription("Signed login tokens"))
+  ])
+)
+
+const cli = Command.run(root, { name: "tether-server", version: "0.1.0" })
+
+// A log reader that goes away (EPIPE) must not take the server and its sessions down.
+Cli.survivableOutput()
 cli(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown: Cli.teardown }))

@@ -10,6 +10,7 @@
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Socket from "@effect/platform/Socket"
 import * as SocketServer from "@effect/platform/SocketServer"
+import * as Metrics from "@tether/runtime/Metrics"
 import * as Transport from "@tether/runtime/Transport"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -20,6 +21,7 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
+import * as Tls from "node:tls"
 
 /**
  * TCP options shared by servers and clients.
@@ -46,7 +48,47 @@ export interface ServerOptions extends TcpOptions {
   /** Default 0: a free port (read it from the server's address). */
   readonly port?: number
   readonly backlog?: number
+  /** Serve TLS instead of plain TCP. */
+  readonly tls?: TlsServerOptions | undefined
 }
+
+/**
+ * TLS for a server. Accepted sockets are `tls.TLSSocket`s (a `net.Socket`
+ * subclass): they carry the same Tether transport as plain TCP ones, handed
+ * to the handler once the handshake is done. A peer that fails the handshake
+ * (plaintext, wrong certificate, too slow) is closed by Node and never
+ * reaches the handler.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsServerOptions {
+  /** The server's certificate chain (PEM). */
+  readonly cert: string | Uint8Array
+  /** The server's private key (PEM). */
+  readonly key: string | Uint8Array
+  /** Certificate authorities trusted for client certificates (PEM). */
+  readonly ca?: string | Uint8Array | undefined
+  /** Require a client certificate signed by `ca` (client-certificate authentication). Default false. */
+  readonly requireClientCert?: boolean | undefined
+  /** A handshake not done within this is dropped (default 10 s; Node's own is 120 s). */
+  readonly handshakeTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Node TLS server options for {@link TlsServerOptions}.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const tlsServerOptions = (options: TlsServerOptions): Tls.TlsOptions => ({
+  cert: options.cert as string | Buffer,
+  key: options.key as string | Buffer,
+  ...(options.ca !== undefined ? { ca: options.ca as string | Buffer } : {}),
+  ...(options.requireClientCert ? { requestCert: true, rejectUnauthorized: true } : {}),
+  handshakeTimeout: Duration.toMillis(options.handshakeTimeout ?? "10 seconds"),
+  minVersion: "TLSv1.2"
+})
 
 const tcp = (options: TcpOptions) => ({
   noDelay: options.noDelay ?? true,
@@ -202,8 +244,27 @@ export const makeServer = (
       pending.push(socket)
     }
     const failed = yield* Deferred.make<never, Error>()
-    const server = Net.createServer({ ...tcp(options) }, (socket) => onConnection(socket))
-    server.on("error", (cause) => Deferred.unsafeDone(failed, Exit.fail(cause)))
+    // A TLS server hands over sockets once their handshake is done ("secureConnection").
+    const server: Net.Server = options.tls !== undefined
+      ? Tls.createServer({ ...tcp(options), ...tlsServerOptions(options.tls) }, (socket) => onConnection(socket))
+      : Net.createServer({ ...tcp(options) }, (socket) => onConnection(socket))
+    // An error on accept (EMFILE / ENFILE: out of file descriptors; ECONNABORTED ...)
+    // concerns one incoming connection, not the server: Node (libuv) keeps
+    // listening, so it is logged (the apps' loggers rate-limit repeats) and
+    // counted, and the sessions already open carry on.
+    const logRuntime = yield* Effect.runtime<never>()
+    server.on("error", (cause: NodeJS.ErrnoException) => {
+      if (cause.syscall === "accept") {
+        Metrics.acceptErrors.unsafeUpdate(1, [])
+        Runtime.runFork(logRuntime)(
+          Effect.logWarning(`accept failed: ${cause.code ?? cause.message}${
+            cause.code === "EMFILE" || cause.code === "ENFILE" ? " (out of file descriptors; raise `ulimit -n`)" : ""
+          }`)
+        )
+        return
+      }
+      Deferred.unsafeDone(failed, Exit.fail(cause))
+    })
     yield* Effect.addFinalizer(() =>
       Effect.async<void>((resume) => {
         for (const socket of pending) socket.destroy()
@@ -312,6 +373,26 @@ export interface ConnectOptions extends TcpOptions {
   readonly port: number
   /** Always set: there is no default in the platform (default here 5 s). */
   readonly connectTimeout?: Duration.DurationInput
+  /** Speak TLS (`true`: verify the server against the system's CAs). */
+  readonly tls?: TlsConnectOptions | true | undefined
+}
+
+/**
+ * TLS for a client.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsConnectOptions {
+  /** Certificate authorities trusted for the server's certificate (PEM); default the system's. */
+  readonly ca?: string | Uint8Array | undefined
+  /** A client certificate and its key (PEM), for servers that require one. */
+  readonly cert?: string | Uint8Array | undefined
+  readonly key?: string | Uint8Array | undefined
+  /** The name the server's certificate must carry (default `host`). */
+  readonly servername?: string | undefined
+  /** Accept any server certificate (tests only: anyone in the middle can read the traffic). Default false. */
+  readonly insecure?: boolean | undefined
 }
 
 /**
@@ -323,6 +404,7 @@ export interface ConnectOptions extends TcpOptions {
  */
 export const connect = (options: ConnectOptions): Effect.Effect<Socket.Socket, Socket.SocketError> => {
   const settings = tcp(options)
+  if (options.tls !== undefined) return connectTls(options, options.tls === true ? {} : options.tls)
   return NodeSocket.makeNet({
     host: options.host ?? "127.0.0.1",
     port: options.port,
@@ -331,4 +413,33 @@ export const connect = (options: ConnectOptions): Effect.Effect<Socket.Socket, S
     keepAliveInitialDelay: settings.keepAliveInitialDelay,
     openTimeout: options.connectTimeout ?? "5 seconds"
   })
+}
+
+const connectTls = (options: ConnectOptions, tls: TlsConnectOptions): Effect.Effect<Socket.Socket, Socket.SocketError> => {
+  const settings = tcp(options)
+  const host = options.host ?? "127.0.0.1"
+  // As NodeSocket.makeNet, but open once the TLS handshake is done.
+  return NodeSocket.fromDuplex(
+    Effect.acquireRelease(
+      Effect.async<Tls.TLSSocket, Socket.SocketError>((resume) => {
+        const conn = Tls.connect({
+          host,
+          port: options.port,
+          ...(Net.isIP(host) === 0 ? { servername: tls.servername ?? host } : tls.servername ? { servername: tls.servername } : {}),
+          ...(tls.ca !== undefined ? { ca: tls.ca as string | Buffer } : {}),
+          ...(tls.cert !== undefined ? { cert: tls.cert as string | Buffer } : {}),
+          ...(tls.key !== undefined ? { key: tls.key as string | Buffer } : {}),
+          rejectUnauthorized: tls.insecure !== true,
+          minVersion: "TLSv1.2"
+        })
+        conn.setNoDelay(settings.noDelay)
+        conn.setKeepAlive(settings.keepAlive, settings.keepAliveInitialDelay)
+        conn.once("secureConnect", () => resume(Effect.succeed(conn)))
+        conn.on("error", (cause) => resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause }))))
+        return Effect.sync(() => conn.destroy())
+      }),
+      (conn) => Effect.sync(() => conn.destroySoon())
+    ),
+    { openTimeout: options.connectTimeout ?? "5 seconds" }
+  )
 }

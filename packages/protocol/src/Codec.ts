@@ -12,10 +12,15 @@ import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import { Packr } from "msgpackr"
 import * as FastDecode from "./internal/fastDecode.js"
+import * as Printable from "./Printable.js"
 import * as Utf8 from "./internal/utf8.js"
 
 /**
  * Why a frame could not be turned into a message (or a message into a frame).
+ * Safe to log as it is: `detail` is a bounded, escaped summary (the message
+ * type, the path of the first failing field and why, never the whole value
+ * or the whole union's description), `head` the first bytes of the frame,
+ * escaped.
  *
  * @since 0.1.0
  * @category errors
@@ -31,11 +36,29 @@ export class DecodeError extends Data.TaggedError("DecodeError")<{
     | "InvalidField"
   readonly codec: string
   readonly detail: string
+  /** The frame's first bytes as escaped text (at most {@link maxHeadChars} characters, plus a note of the rest). */
+  readonly head?: string
 }> {
   override get message(): string {
-    return `${this.codec}: ${this.reason}: ${this.detail}`
+    return `${this.codec}: ${this.reason}: ${this.detail}${this.head === undefined ? "" : ` (frame: ${this.head})`}`
   }
 }
+
+/**
+ * How much of a failing frame a {@link DecodeError} quotes.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const maxHeadChars = 64
+
+/**
+ * The longest `detail` of a {@link DecodeError} built by the Schema codecs.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const maxDetailChars = 256
 
 /**
  * @since 0.1.0
@@ -172,16 +195,22 @@ const makeSchemaCodec = <A, I>(
   const members = decodersByTag(schema)
   const fastWhole = members === undefined ? FastDecode.compile(schema.ast) : undefined
   // A frame (bytes, or text from a text framing) parsed, then checked against the Schema.
-  const parsing = <In>(f: (input: In) => unknown) => (input: In): A | DecodeError => {
+  const parsing = <In>(f: (input: In) => unknown, head: (input: In) => string) => (input: In): A | DecodeError => {
     let value: unknown
     try {
       value = f(input)
     } catch (error) {
-      return new DecodeError({ reason: parseFailure, codec: name, detail: String(error) })
+      return new DecodeError({
+        reason: parseFailure,
+        codec: name,
+        detail: Printable.forLog(String(error), maxDetailChars),
+        head: head(input)
+      })
     }
-    return validate(value)
+    const result = validate(value)
+    return result instanceof DecodeError ? new DecodeError({ ...result, head: head(input) }) : result
   }
-  const decode = parsing(parse)
+  const decode = parsing(parse, headOfBytes)
   const validate = (value: unknown): A | DecodeError => {
     const tag = typeof value === "object" && value !== null ? (value as { _tag?: unknown })._tag : undefined
     // The member the tag names decides, as in the union; a failure is
@@ -195,30 +224,34 @@ const makeSchemaCodec = <A, I>(
         if (decoded !== FastDecode.Fail) return decoded as A
       }
       if (member !== undefined) {
+        // The member the tag names is the only candidate the union would try:
+        // its error says what is wrong without describing every other member.
         const decoded = member.decode(value)
         if (Either.isRight(decoded)) return decoded.right as A
+        result = decoded as Either.Either<A, ParseResult.ParseError>
+      } else if (members !== undefined) {
+        return unknownType(tag)
+      } else {
+        result = decodeUnknown(value)
       }
-      result = decodeUnknown(value)
     } catch (error) {
       // A user Schema that recurses without bound can overflow the stack on
       // hostile nesting: still a typed error, never a throw.
-      return new DecodeError({ reason: "InvalidMessage", codec: name, detail: String(error) })
+      return new DecodeError({ reason: "InvalidMessage", codec: name, detail: Printable.forLog(String(error), maxDetailChars) })
     }
     if (Either.isRight(result)) return result.right
-    if (tags.size > 0 && !(typeof tag === "string" && tags.has(tag))) {
-      return new DecodeError({ reason: "UnknownType", codec: name, detail: `unknown message type ${describe(tag)}` })
-    }
-    return new DecodeError({
-      reason: "InvalidMessage",
-      codec: name,
-      detail: formatError(result.left)
-    })
+    if (tags.size > 0 && !(typeof tag === "string" && tags.has(tag))) return unknownType(tag)
+    return new DecodeError({ reason: "InvalidMessage", codec: name, detail: summarize(tag, result.left) })
   }
+  const unknownType = (tag: unknown) =>
+    new DecodeError({ reason: "UnknownType", codec: name, detail: `unknown message type ${describe(tag)}` })
   // The encoded form of a message: validated by its Schema unless trusted.
   const encoded = (message: A): I | EncodeError => {
     if (options.trustedEncode) return message as unknown as I
     const result = encodeEither(message)
-    return Either.isLeft(result) ? new EncodeError({ codec: name, detail: formatError(result.left) }) : result.right
+    return Either.isLeft(result)
+      ? new EncodeError({ codec: name, detail: Printable.forLog(formatError(result.left), 1024) })
+      : result.right
   }
   const serializeWith = <Out>(f: (encoded: I) => Out) => (message: A): Out | EncodeError => {
     const value = encoded(message)
@@ -230,7 +263,7 @@ const makeSchemaCodec = <A, I>(
       return new EncodeError({ codec: name, detail: String(error) })
     }
   }
-  const decodeText = parseText && parsing(parseText)
+  const decodeText = parseText && parsing(parseText, headOfText)
   if ("bytes" in serialize) return { name, decode, encode: serializeWith(serialize.bytes) }
   const stringify = serialize.text
   return {
@@ -240,6 +273,34 @@ const makeSchemaCodec = <A, I>(
     encodeText: serializeWith(stringify),
     ...(decodeText ? { decodeText } : {})
   }
+}
+
+const headOfText = (text: string): string => Printable.forLog(text.slice(0, maxHeadChars + 1), maxHeadChars)
+// Not fatal: the first bytes may end inside a character, or not be UTF-8 at all.
+const lenientUtf8 = new TextDecoder("utf-8")
+const headOfBytes = (frame: Uint8Array): string => {
+  const head = Printable.forLog(lenientUtf8.decode(frame.subarray(0, maxHeadChars)), maxHeadChars)
+  return frame.length > maxHeadChars ? `${head}...(${frame.length} bytes)` : head
+}
+
+/**
+ * A bounded, escaped summary of why a value failed its Schema: its tag, the
+ * path of the first failing field and that failure's message (which may
+ * quote the value: cut), and how many other failures there were.
+ */
+const summarize = (tag: unknown, error: ParseResult.ParseError): string => {
+  let issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
+  try {
+    issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  } catch {
+    return "the message does not match its Schema (the error is too deep to print)"
+  }
+  const first = issues[0]
+  const where = typeof tag === "string" ? `${describe(tag)}` : "message"
+  if (first === undefined) return `${where}: does not match its Schema`
+  const path = first.path.length === 0 ? "" : ` at ${Printable.forLog(first.path.map((k) => `[${String(k)}]`).join(""), 64)}`
+  const more = issues.length > 1 ? ` (+${issues.length - 1} more)` : ""
+  return `${where}${path}: ${Printable.forLog(first.message, maxDetailChars - 96)}${more}`
 }
 
 /** The Schema's error message; printing a hostile value can itself overflow the stack. */
@@ -253,8 +314,8 @@ const formatError = (error: ParseResult.ParseError): string => {
 
 const describe = (tag: unknown): string => {
   if (tag === undefined) return "(no _tag)"
-  const text = JSON.stringify(tag) ?? String(tag)
-  return text.length > 64 ? `${text.slice(0, 64)}...` : text
+  const text = typeof tag === "string" ? JSON.stringify(tag.slice(0, 65)) : typeof tag === "object" && tag !== null ? "(an object)" : String(tag)
+  return Printable.forLog(text, 64)
 }
 
 /**

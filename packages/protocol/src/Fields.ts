@@ -7,9 +7,11 @@
  * @since 0.2.0
  */
 import * as Schema from "effect/Schema"
+import * as Printable from "./Printable.js"
 
 /**
- * User names: 1 to 32 characters, no control characters.
+ * User names: 1 to 32 characters, in NFKC form, without control, bidi,
+ * separator or invisible characters (see `Printable.nameProblem`).
  *
  * @since 0.1.0
  * @category fields
@@ -17,7 +19,7 @@ import * as Schema from "effect/Schema"
 export const UserName = Schema.String.pipe(
   Schema.minLength(1),
   Schema.maxLength(32),
-  Schema.pattern(/^[^\u0000-\u001f\u007f]+$/),
+  Schema.filter((name) => Printable.nameProblem(name)),
   Schema.annotations({ identifier: "UserName" })
 )
 

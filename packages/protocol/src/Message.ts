@@ -42,7 +42,9 @@ export * from "./Rooms.js"
  */
 export const Login = Schema.TaggedStruct("Login", {
   user: UserName,
-  password: Password,
+  password: Schema.optionalWith(Password, { exact: true }),
+  /** A signed login token instead of a password (1 to 2048 characters). */
+  token: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048)), { exact: true }),
   resume: Schema.optionalWith(Schema.Array(ResumePosition).pipe(Schema.maxItems(maxResumePositions)), { exact: true })
 })
 /**

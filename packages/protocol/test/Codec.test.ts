@@ -4,7 +4,6 @@ import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as FastCheck from "effect/FastCheck"
 
@@ -83,7 +82,7 @@ describe("Tether codecs", () => {
       { maxLength: 34 }
     )
   }, { requiredKeys: ["_tag"] })
-  it.prop("decoding by tag agrees with the union: same message, or InvalidMessage with the union's error", [messageLike], ([value]) => {
+  it.prop("decoding by tag agrees with the union: same message, or a bounded InvalidMessage naming the tag", [messageLike], ([value]) => {
     const decoded = Codec.json(Message.Message).decode(text(JSON.stringify(value)))
     const expected = unionDecode(value)
     if (Either.isRight(expected)) {
@@ -92,7 +91,9 @@ describe("Tether codecs", () => {
       assert.instanceOf(decoded, Codec.DecodeError)
       const error = decoded as Codec.DecodeError
       if (error.reason === "InvalidMessage") {
-        assert.strictEqual(error.detail, ParseResult.TreeFormatter.formatErrorSync(expected.left))
+        // A summary of the first failure of the member the tag names, never the union's description.
+        assert.isTrue(error.detail.startsWith(JSON.stringify(value._tag)), error.detail)
+        assert.isAtMost(error.detail.length, Codec.maxDetailChars + 32)
       } else {
         assert.strictEqual(error.reason, "UnknownType")
         assert.strictEqual(value._tag, "Nope")

@@ -142,7 +142,8 @@ export interface Options {
   /** One server, or several tried in turn (see `Client.Options.connect`). */
   readonly connect: Client.Connect | ReadonlyArray<Client.Connect>
   readonly user: string
-  readonly password: string
+  /** The password; or `{ token }`: a signed login token instead. */
+  readonly password: string | { readonly token: string }
   /** Default: answer pings, fail after 17 s of silence. */
   readonly heartbeat?: Heartbeat.Policy
   /** Default: `Client`'s schedule (1 s x2 jittered, capped at 32 s, 10 attempts); `false`: none. */

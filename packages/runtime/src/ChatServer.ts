@@ -57,7 +57,34 @@ export interface Options {
   readonly nodeId?: string
   /** How long a failed `Say` should wait before it is resent (default 1 s). */
   readonly retryAfterMs?: number
+  /** See `Server.Options.maxPending` / `maxPendingPerAddress`. */
+  readonly maxPending?: number
+  readonly maxPendingPerAddress?: number
+  /**
+   * Each session's rate (default {@link defaultRateLimit}; `false`: none). Over
+   * it a `Say` gets `SayRefused { code: "RateLimited", retryAfter }`, anything
+   * else a `Failure { code: "RateLimited" }`; a `Who` costs 10 messages.
+   */
+  readonly rateLimit?: { readonly messagesPerSecond: number; readonly burst: number; readonly bytesPerSecond?: number } | false
 }
+
+/**
+ * The default per-session rate: 50 messages a second with bursts of 100, and
+ * 1 MiB a second of input.
+ *
+ * @since 0.2.0
+ * @category defaults
+ */
+export const defaultRateLimit = { messagesPerSecond: 50, burst: 100, bytesPerSecond: 1024 * 1024 } as const
+
+/**
+ * The default outbound bound of a chat session, in bytes (a slow reader is
+ * closed past it).
+ *
+ * @since 0.2.0
+ * @category defaults
+ */
+export const defaultOutboundBytes = 4 * 1024 * 1024
 
 type Position = { readonly room: string; readonly epoch: string; readonly offset: number }
 
@@ -289,7 +316,19 @@ export const make = (
       ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
       ...(options.drainTimeout !== undefined ? { drainTimeout: options.drainTimeout } : {}),
       ...(options.driver !== undefined ? { driver: options.driver } : {}),
-      ...(options.outbound !== undefined ? { outbound: options.outbound } : {}),
+      outbound: options.outbound ?? { maxBytes: defaultOutboundBytes },
+      ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
+      ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
+      ...(options.rateLimit === false ? {} : {
+        rateLimit: {
+          ...(options.rateLimit ?? defaultRateLimit),
+          cost: (message: Message.Message) => (message._tag === "Who" ? 10 : 1),
+          refuse: (message: Message.Message, retryAfterMs: number) =>
+            message._tag === "Say"
+              ? Message.SayRefused.make({ id: message.id, code: "RateLimited", retryAfter: retryAfterMs })
+              : Message.Failure.make({ code: "RateLimited", message: `over the rate limit: retry in ${retryAfterMs} ms` })
+        }
+      }),
       login: TetherProtocol.serverLogin,
       refuse: (reason) => Message.Failure.make({ code: "TooManyConnections", message: reason }),
       goodbye: (reason) => Message.Bye.make({ reason }),

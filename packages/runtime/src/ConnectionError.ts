@@ -7,6 +7,7 @@
 import type * as Socket from "@effect/platform/Socket"
 import type * as Codec from "@tether/protocol/Codec"
 import type * as Frame from "@tether/protocol/Frame"
+import * as Printable from "@tether/protocol/Printable"
 import * as Data from "effect/Data"
 
 /**
@@ -122,12 +123,30 @@ export type ConnectionError =
   | DeadlineExceeded
 
 /**
- * A short, stable description of why a connection ended, for logs and `Left` notices.
+ * A short, stable description of why a connection ended, for logs and
+ * `Left` notices: escaped and at most 256 characters (plus a note of the cut).
  *
  * @since 0.1.0
  * @category utils
  */
-export const describe = (error: unknown): string => {
+export const describe = (error: unknown): string => Printable.forLog(describeRaw(error), 256)
+
+/**
+ * The full message of an error, escaped and bounded for a log line (at most
+ * 512 characters plus a note of the cut): a peer's bytes quoted in an error
+ * can neither fill the disk nor forge a log line.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const detail = (error: unknown): string => {
+  const message = typeof error === "object" && error !== null && "message" in error
+    ? (error as { readonly message: unknown }).message
+    : error
+  return Printable.forLog(String(message), 512)
+}
+
+const describeRaw = (error: unknown): string => {
   if (typeof error === "object" && error !== null && "_tag" in error) {
     const tagged = error as { readonly _tag: string; readonly message?: string; readonly reason?: unknown }
     switch (tagged._tag) {

@@ -143,3 +143,38 @@ const loginLabels: Record<LoginFailure, ReadonlyArray<MetricLabel.MetricLabel>> 
  * @category utils
  */
 export const loginFailed = (reason: LoginFailure): void => loginFailures.unsafeUpdate(1, loginLabels[reason])
+
+/**
+ * Logins refused unchecked because their key had failed too often (see `Authenticator.throttled`).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const loginsThrottled = counter("tether_logins_throttled_total", "Logins refused unchecked after too many failures")
+
+/**
+ * Incoming connections lost to an error on accept (e.g. EMFILE: out of file descriptors).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const acceptErrors = counter("tether_accept_errors_total", "Incoming connections lost to an error on accept")
+
+/**
+ * Messages a session sent over its rate limit (not handled; the peer told where the protocol can).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const rateLimited = counter("tether_rate_limited_total", "Messages refused for exceeding a session's rate limit")
+
+/**
+ * Connections refused at accept for the budget of connections not logged in (see `Server.Options.maxPending`).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const admissionsRefused = counter(
+  "tether_admissions_refused_total",
+  "Connections refused at accept for the budget of connections not logged in"
+)

@@ -14,13 +14,13 @@ import type * as Codec from "@tether/protocol/Codec"
 import type * as Frame from "@tether/protocol/Frame"
 import type * as Message from "@tether/protocol/Message"
 import * as Wire from "@tether/protocol/Wire"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { Authenticator } from "./Authenticator.js"
+import type * as Credentials from "./Authenticator.js"
 import type * as Connection from "./Connection.js"
 import type * as Heartbeat from "./Heartbeat.js"
 import * as HeartbeatScheduler from "./HeartbeatScheduler.js"
@@ -29,34 +29,13 @@ import * as Registry from "./Registry.js"
 import type { Session } from "./Session.js"
 
 /**
- * Checks a user's credentials for the login step.
+ * Checks a user's credentials for the login step (its own module;
+ * re-exported here).
  *
  * @since 0.1.0
  * @category services
  */
-export class Authenticator extends Context.Tag("@tether/runtime/Authenticator")<Authenticator, {
-  readonly authenticate: (user: string, password: string) => Effect.Effect<boolean>
-}>() {
-  /**
-   * Any user name with any non-empty password.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerAnyone: Layer.Layer<Authenticator> = Layer.succeed(Authenticator, {
-    authenticate: (_user, password) => Effect.succeed(password.length > 0)
-  })
-
-  /**
-   * A fixed table of user -> password.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerUsers = (users: Readonly<Record<string, string>>): Layer.Layer<Authenticator> =>
-    Layer.succeed(Authenticator, {
-      authenticate: (user, password) =>
-        Effect.succeed(Object.prototype.hasOwnProperty.call(users, user) && users[user] === password)
-    })
-}
+export { Authenticator } from "./Authenticator.js"
 
 /**
  * How a protocol logs in: which message carries credentials and how the
@@ -68,7 +47,7 @@ export class Authenticator extends Context.Tag("@tether/runtime/Authenticator")<
  * @category models
  */
 export interface LoginDialect<M> {
-  readonly credentials: (message: M) => { readonly user: string; readonly password: string } | undefined
+  readonly credentials: (message: M) => Credentials.Credentials | undefined
   readonly result: (status: Message.LoginStatus, reason?: string) => M
 }
 
@@ -101,6 +80,19 @@ export interface Options<M, E, R> {
   readonly loginTimeout?: Duration.DurationInput
   /** Connections beyond this many get `refuse(reason)` (if given) and are closed. */
   readonly maxConnections?: number
+  /**
+   * Connections that have not logged in yet, at most (default unlimited): their
+   * own, smaller budget, so a flood of peers that never log in cannot take the
+   * slots of real users. Beyond it (and when the server is at
+   * `maxConnections`) the oldest connection not logged in is closed to make
+   * room for the new one: a real user logs in within moments of connecting,
+   * an idle peer is the one nearest its login timeout.
+   */
+  readonly maxPending?: number
+  /** The same, per remote address (default unlimited). */
+  readonly maxPendingPerAddress?: number
+  /** A per-session rate limit on the messages handed to `handler` (default none). */
+  readonly rateLimit?: RateLimit<NoInfer<M>>
   readonly refuse?: (reason: string) => NoInfer<M> | undefined
   /** The message sent to a session the server closes (kick, shutdown). */
   readonly goodbye?: (reason: string) => NoInfer<M> | undefined
@@ -134,6 +126,25 @@ export interface Options<M, E, R> {
   readonly sharedHeartbeat?: boolean
   /** Describes the peer of an accepted socket without a transport (the Node layer supplies `host:port`). */
   readonly peerAddress?: Effect.Effect<string>
+}
+
+/**
+ * A per-session token bucket: `messagesPerSecond` sustained with bursts of
+ * `burst`, and optionally `bytesPerSecond` of input (bursts of two seconds'
+ * worth). A message over the limit is not handled: the peer gets
+ * `refuse(message, retryAfterMs)` when that gives a message, and the refusal
+ * is counted (`tether_rate_limited_total`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RateLimit<M> {
+  readonly messagesPerSecond: number
+  readonly burst: number
+  readonly bytesPerSecond?: number | undefined
+  /** Tokens a message costs (default 1): an expensive request can cost more. */
+  readonly cost?: ((message: M) => number) | undefined
+  readonly refuse?: ((message: M, retryAfterMs: number) => M | undefined) | undefined
 }
 
 /**
@@ -230,7 +241,16 @@ export const make = <M, E = never, R = never>(
     // Sessions run without a fiber of their own (Connection.unsafeStart);
     // their handler fibers and end handling run on this runtime.
     const runtime = yield* Effect.runtime<R>()
-    const sessions = new Sessions<M, E, R>(options, wire, registry, authenticator, runtime, connectionOptions)
+    const clock = yield* Effect.clock
+    const sessions = new Sessions<M, E, R>(
+      options,
+      wire,
+      registry,
+      authenticator,
+      runtime,
+      connectionOptions,
+      () => clock.unsafeCurrentTimeMillis()
+    )
 
     const acceptFiber = yield* Effect.forkScoped(
       socketServer.run((socket) =>

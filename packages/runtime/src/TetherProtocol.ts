@@ -48,19 +48,20 @@ export const dialect: Heartbeat.Dialect<Message.Message> = {
  * @category login
  */
 export const serverLogin: Server.LoginDialect<Message.Message> = {
-  credentials: (message) => message._tag === "Login" ? { user: message.user, password: message.password } : undefined,
+  credentials: (message) =>
+    message._tag === "Login" ? { user: message.user, password: message.password, token: message.token } : undefined,
   result: (status, reason) =>
     reason === undefined ? { _tag: "LoginResult", status } : { _tag: "LoginResult", status, reason }
 }
 
 /**
- * The client's login step.
+ * The client's login step, with a password or a signed login token.
  *
  * @since 0.2.0
  * @category login
  */
-export const clientLogin = (user: string, password: string): Client.Login<Message.Message> => ({
-  message: { _tag: "Login", user, password },
+export const clientLogin = (user: string, secret: string | { readonly token: string }): Client.Login<Message.Message> => ({
+  message: typeof secret === "string" ? { _tag: "Login", user, password: secret } : { _tag: "Login", user, token: secret.token },
   result: (message) =>
     message._tag === "LoginResult"
       ? { status: message.status, reason: message.reason }

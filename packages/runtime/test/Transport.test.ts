@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as TestClock from "effect/TestClock"
 import * as MemorySocket from "./fixtures/MemorySocket.js"
 
@@ -173,4 +174,52 @@ describe("Connection over a transport, started without a fiber (unsafeStart)", (
       assert.isTrue(Exit.isInterrupted(exit))
       assert.isTrue(memory.destroyed())
     }))
+})
+
+describe("Connection over a transport: the echo hot path", () => {
+  it("a synchronous handler's replies are written inside the data callback, with no flush microtask per chunk", async () => {
+    const bytes = Frame.lengthPrefixed()
+    const written: Array<Uint8Array> = []
+    let handlers: Transport.Handlers | undefined
+    const transport: Transport.Transport = {
+      remote: "memory",
+      start: (h) => {
+        handlers = h
+      },
+      write: (chunk) => {
+        written.push(Uint8Array.from(chunk))
+        return true
+      },
+      end: () => {},
+      destroy: () => {}
+    }
+    const socket = Transport.attach({} as Parameters<typeof Connection.unsafeMake>[0], transport)
+    const connection = Connection.unsafeMake<Uint8Array>(socket, { framing: bytes, codec: Codec.bytes }, () => 0)
+    connection.unsafeStart(Runtime.defaultRuntime, (batch) => {
+      for (const frame of batch) assert.isTrue(connection.unsafeSend(frame))
+    }, () => {})
+    const chunk = bytes.encodeAll([new Uint8Array([1, 2, 3]), new Uint8Array([4])]) as Uint8Array
+    const queue = globalThis.queueMicrotask
+    let queued = 0
+    globalThis.queueMicrotask = (task) => {
+      queued++
+      queue(task)
+    }
+    try {
+      for (let i = 0; i < 3; i++) {
+        handlers!.onData(chunk)
+        assert.strictEqual(written.length, i + 1, "the replies went out before onData returned")
+        assert.deepStrictEqual(written[i], chunk)
+      }
+    } finally {
+      globalThis.queueMicrotask = queue
+    }
+    assert.strictEqual(queued, 0)
+    // Outside a data callback, a send is flushed by a microtask.
+    connection.unsafeSend(new Uint8Array([9]))
+    assert.strictEqual(written.length, 3)
+    await new Promise<void>((resolve) => queueMicrotask(resolve))
+    assert.strictEqual(written.length, 4)
+    assert.deepStrictEqual(Array.from(written[3]!), [0, 0, 0, 1, 9])
+  })
 })

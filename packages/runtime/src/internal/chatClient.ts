@@ -96,7 +96,9 @@ export const make = (
           replaying.clear()
           const positions = resume.positions()
           // Not `Login.make`: a bad name or password is the server's to refuse (LoginRefused), not a throw here.
-          const login: Message.Login = { _tag: "Login", user: options.user, password: options.password }
+          const login: Message.Login = typeof options.password === "string"
+            ? { _tag: "Login", user: options.user, password: options.password }
+            : { _tag: "Login", user: options.user, token: options.password.token }
           return positions.length === 0 ? login : { ...login, resume: positions }
         }
       },

@@ -116,11 +116,20 @@ export class Engine<M> implements Connection.Connection<M>, Core, Transport.Hand
   // --- Transport.Handlers (the callback driver) ---
 
   onData(chunk: Uint8Array): void {
-    this.inbound.onData(chunk)
+    const outbound = this.outbound
+    outbound.inData = true
+    try {
+      this.inbound.onData(chunk)
+    } finally {
+      outbound.inData = false
+    }
     // What a synchronous handler queued for this chunk goes out now, inside
     // the data callback (as a raw server writes), not after the callbacks
-    // Node queues behind it; the scheduled flush is then skipped.
-    if (this.outbound.pending && !this.inbound.handling) this.outbound.flush()
+    // Node queues behind it; with a handler fiber running, once, later.
+    if (outbound.pending) {
+      if (!this.inbound.handling) outbound.flush()
+      else outbound.queueFlush()
+    }
   }
 
   onEnd(): void {

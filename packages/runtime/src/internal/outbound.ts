@@ -46,6 +46,11 @@ export class Outbound<M> {
   private gather = false
   private wake: (() => void) | undefined = undefined
   private flushScheduled = false
+  /**
+   * Inside the transport's data callback: a push queues no flush microtask
+   * (`queueMicrotask` allocates); the callback flushes, or queues once, at its end.
+   */
+  inData = false
   private flushTask: (() => void) | undefined = undefined
   private writeDone: ((error?: Error | null) => void) | undefined = undefined
   private roomWaiters: Waiters = undefined
@@ -165,10 +170,7 @@ export class Outbound<M> {
     if (this.sink !== undefined) {
       if (!this.flushScheduled && !this.writing) {
         this.flushScheduled = true
-        queueMicrotask(this.flushTask ??= () => {
-          // A flush that ran meanwhile (from the data callback) leaves nothing for this one.
-          if (this.flushScheduled) this.flush()
-        })
+        if (!this.inData) this.queueFlush()
       }
     } else if (this.wake !== undefined) {
       const wake = this.wake
@@ -180,6 +182,14 @@ export class Outbound<M> {
   /** Whether a flush is due that the data callback may do at once. */
   get pending(): boolean {
     return this.flushScheduled
+  }
+
+  /** Flushes in a microtask (after the current callback and what it queued). */
+  queueFlush(): void {
+    queueMicrotask(this.flushTask ??= () => {
+      // A flush that ran meanwhile (from the data callback) leaves nothing for this one.
+      if (this.flushScheduled) this.flush()
+    })
   }
 
   /**

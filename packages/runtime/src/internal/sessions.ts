@@ -14,6 +14,7 @@ import * as Exit from "effect/Exit"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
+import type * as Credentials from "../Authenticator.js"
 import * as Connection from "../Connection.js"
 import * as ConnectionError from "../ConnectionError.js"
 import * as Metrics from "../Metrics.js"
@@ -33,13 +34,24 @@ const logExit = (exit: Exit.Exit<unknown, unknown>) => {
   return quiet
     ? Effect.logInfo(`connection closed: ${reason}`)
     : Effect.logWarning(`connection closed: ${reason}`).pipe(
-      Effect.annotateLogs({ error: tag ?? "unknown", detail: String((error.value as Error).message ?? error.value) })
+      Effect.annotateLogs({ error: tag ?? "unknown", detail: ConnectionError.detail(error.value) })
     )
 }
 
 /** A session as the server runs it: with the function that stops its connection. @internal */
 class Running<M> extends Session<M> {
   stop: () => void = noop
+  /** Accepted, not logged in yet: counted in the pending budget (by `host`). */
+  pending: string | undefined = undefined
+  tokens = 0
+  byteTokens = 0
+  refilledAt = 0
+  bytesSeen = 0
+}
+
+const hostOf = (remote: string) => {
+  const colon = remote.lastIndexOf(":")
+  return colon > 0 ? remote.slice(0, colon) : remote
 }
 
 const noop = () => {}
@@ -59,7 +71,8 @@ export class Sessions<M, E, R> {
     readonly registry: Registry.Service,
     private readonly authenticator: Server.Authenticator["Type"],
     private readonly runtime: Runtime.Runtime<R>,
-    connectionOptions: Connection.Options<M>
+    connectionOptions: Connection.Options<M>,
+    private readonly now: () => number
   ) {
     this.fork = Runtime.runFork(runtime)
     this.connectionOptions = connectionOptions
@@ -67,17 +80,108 @@ export class Sessions<M, E, R> {
 
   // --- accept ---
 
+  /** Accepted and not logged in yet, oldest first: in all, and by host. */
+  private readonly pending = new Set<Running<M>>()
+  private readonly pendingByHost = new Map<string, Set<Running<M>>>()
+
   accept(socket: Socket.Socket, remote: string): Effect.Effect<void> {
     const options = this.options
     if (options.maxConnections !== undefined && this.running.size >= options.maxConnections) {
-      return this.refuse(socket, remote)
+      // Full: a connection that has not logged in gives way to the new one (the
+      // oldest, nearest its login timeout), so idle peers cannot keep real users out.
+      if (options.login === undefined || !this.evictOldest(this.pending, "server full")) {
+        return this.refuse(socket, remote, `too many connections (limit ${options.maxConnections})`)
+      }
+    }
+    const host = hostOf(remote)
+    if (options.login !== undefined) {
+      if (options.maxPending !== undefined && this.pending.size >= options.maxPending) {
+        this.evictOldest(this.pending, `more than ${options.maxPending} connections not logged in`)
+      }
+      const perHost = options.maxPendingPerAddress
+      const fromHost = this.pendingByHost.get(host)
+      if (perHost !== undefined && fromHost !== undefined && fromHost.size >= perHost) {
+        this.evictOldest(fromHost, `more than ${perHost} connections not logged in from ${host}`)
+      }
     }
     return Effect.flatMap(Connection.make(socket, this.connectionOptions), (connection) =>
       Effect.sync(() => {
         this.stats.accepted++
         Metrics.connectionsAccepted.unsafeUpdate(1, [])
-        this.run(new Running(remote, connection))
+        const session = new Running(remote, connection)
+        if (options.login !== undefined) {
+          session.pending = host
+          this.pending.add(session)
+          let set = this.pendingByHost.get(host)
+          if (set === undefined) this.pendingByHost.set(host, set = new Set())
+          set.add(session)
+        }
+        const limit = options.rateLimit
+        if (limit !== undefined) {
+          session.tokens = limit.burst
+          session.byteTokens = (limit.bytesPerSecond ?? 0) * 2
+          session.refilledAt = this.now()
+        }
+        this.run(session)
       }))
+  }
+
+  /** Closes the oldest session of `among` that has not logged in; false if there is none. */
+  private evictOldest(among: ReadonlySet<Running<M>>, why: string): boolean {
+    const oldest = among.values().next()
+    if (oldest.done) return false
+    const session = oldest.value
+    this.admittedOrGone(session)
+    Metrics.admissionsRefused.unsafeUpdate(1, [])
+    session.connection.abort(new ConnectionError.ProtocolError({ reason: "UnexpectedMessage", detail: `not logged in, evicted: ${why}` }))
+    return true
+  }
+
+  /** The session is logged in (or gone): it leaves the pending budget. */
+  private admittedOrGone(session: Running<M>): void {
+    const host = session.pending
+    if (host === undefined) return
+    session.pending = undefined
+    this.pending.delete(session)
+    const set = this.pendingByHost.get(host)
+    if (set !== undefined) {
+      set.delete(session)
+      if (set.size === 0) this.pendingByHost.delete(host)
+    }
+  }
+
+  /**
+   * Takes `message`'s tokens from the session's bucket; false (and the peer
+   * told, when the protocol has a refusal) when it is over its rate.
+   */
+  private withinRate(session: Running<M>, message: M): boolean {
+    const limit = this.options.rateLimit!
+    const now = this.now()
+    const elapsed = Math.max(0, now - session.refilledAt) / 1000
+    session.refilledAt = now
+    session.tokens = Math.min(limit.burst, session.tokens + elapsed * limit.messagesPerSecond)
+    const cost = limit.cost?.(message) ?? 1
+    let short = cost - session.tokens
+    let retryAfterMs = short > 0 ? Math.ceil((short / limit.messagesPerSecond) * 1000) : 0
+    const bytesPerSecond = limit.bytesPerSecond
+    if (bytesPerSecond !== undefined) {
+      session.byteTokens = Math.min(bytesPerSecond * 2, session.byteTokens + elapsed * bytesPerSecond)
+      const bytesIn = session.connection.stats.bytesIn
+      session.byteTokens -= bytesIn - session.bytesSeen
+      session.bytesSeen = bytesIn
+      if (session.byteTokens < 0) {
+        short = Math.max(short, 1)
+        retryAfterMs = Math.max(retryAfterMs, Math.ceil((-session.byteTokens / bytesPerSecond) * 1000))
+      }
+    }
+    if (short <= 0) {
+      session.tokens -= cost
+      return true
+    }
+    Metrics.rateLimited.unsafeUpdate(1, [])
+    const refusal = limit.refuse?.(message, retryAfterMs)
+    if (refusal !== undefined) session.unsafeSend(refusal)
+    return false
   }
 
   private run(session: Running<M>): void {
@@ -92,7 +196,7 @@ export class Sessions<M, E, R> {
     if (this.running.has(session.id)) session.stop = stop
   }
 
-  private refuse(socket: Socket.Socket, remote: string): Effect.Effect<void> {
+  private refuse(socket: Socket.Socket, remote: string, reason: string): Effect.Effect<void> {
     const options = this.options
     return Effect.gen(this, function*() {
       this.stats.refused++
@@ -103,7 +207,6 @@ export class Sessions<M, E, R> {
         wire: this.wire,
         heartbeat: { name: "refusal", timeoutMs: 5_000, counts: "any", answers: false, pinger: undefined }
       })
-      const reason = `too many connections (limit ${options.maxConnections})`
       const message = options.refuse?.(reason)
       if (message !== undefined) connection.unsafeSend(message)
       connection.close(reason)
@@ -120,8 +223,8 @@ export class Sessions<M, E, R> {
     session.connection.close(reason)
   }
 
-  private logIn(session: Session<M>, login: M, credentials: { readonly user: string; readonly password: string }) {
-    return Effect.flatMap(this.authenticator.authenticate(credentials.user, credentials.password), (ok) => {
+  private logIn(session: Session<M>, login: M, credentials: Credentials.Credentials) {
+    return Effect.flatMap(this.authenticator.authenticate({ ...credentials, remote: session.remote }), (ok) => {
       const connection = session.connection
       if (!connection.isOpen()) return Effect.void
       if (!ok) {
@@ -151,6 +254,7 @@ export class Sessions<M, E, R> {
   }
 
   private admitted(session: Session<M>, login: M, user: string) {
+    this.admittedOrGone(session as Running<M>)
     session.connection.clearDeadline()
     session.unsafeSend(this.options.login!.result(0))
     const onJoin = this.options.onJoin
@@ -178,6 +282,7 @@ export class Sessions<M, E, R> {
         return
       }
     }
+    if (this.options.rateLimit !== undefined && !this.withinRate(session as Running<M>, message)) return
     return this.options.handler(session, message)
   }
 
@@ -199,6 +304,7 @@ export class Sessions<M, E, R> {
   // --- the end of a session ---
 
   private ended(session: Running<M>, exit: Exit.Exit<never, unknown>): void {
+    this.admittedOrGone(session)
     const connection = session.connection
     const wasRegistered = this.registry.has(session)
     this.registry.remove(session)
