@@ -67,9 +67,9 @@ export const make = (
     const joined = new Set<string>()
     let current: string = Message.defaultRoom
     let joining: string | undefined
-    // Per connection: lines sent on it, whether the outbox has been flushed to
-    // it (until then `say` only queues, so lines go out in order), the rooms
-    // still replaying (lines left to come).
+    // Per connection: the waiting lines sent on it (never more than the
+    // outbox holds), whether the outbox has been flushed to it (until then
+    // `say` only queues, so lines go out in order), the rooms still replaying.
     let sent = new Set<number>()
     let ready = false
     const replaying = new Map<string, { left: number; count: number }>()
@@ -157,6 +157,7 @@ export const make = (
           case "Ack": {
             // A repeated Ack (of a line resent before its first Ack came) changes nothing.
             if (!outbox.ack(message.id)) return Effect.void
+            sent.delete(message.id)
             settled(message.id, Exit.void)
             const room = message.room ?? Message.defaultRoom
             return publish(
@@ -178,6 +179,7 @@ export const make = (
             }
             const line = outbox.drop(message.id)
             if (line === undefined) return Effect.void
+            sent.delete(message.id)
             settled(
               message.id,
               Exit.fail(new ChatClient.SayRejected({ id: message.id, code: message.code, detail: message.detail ?? "" }))
