@@ -71,9 +71,20 @@ describe("/dashboard in Chromium", () => {
         await bob.waitFor("60 lines", (ms) => ms.filter((m) => m._tag === "Said").length === 60)
         await page.waitForFunction("Number(document.body.dataset.samples ?? 0) >= 12", undefined, { timeout: 10_000 })
 
-        const framesIn = points(await page.getAttribute("[data-plot=messages] polyline[data-series=framesIn]", "points"))
-        const framesOut = points(await page.getAttribute("[data-plot=messages] polyline[data-series=framesOut]", "points"))
-        const connections = points(await page.getAttribute("[data-plot=connections] polyline[data-series=connections]", "points"))
+        // Read in one go: the page redraws every second, so separate reads could see two samples.
+        const [inAttr, outAttr, connectionsAttr] = await page.evaluate(() =>
+          [
+            "[data-plot=messages] polyline[data-series=framesIn]",
+            "[data-plot=messages] polyline[data-series=framesOut]",
+            "[data-plot=connections] polyline[data-series=connections]"
+          ].map((selector) =>
+            (globalThis as unknown as { document: { querySelector: (s: string) => { getAttribute: (a: string) => string | null } | null } })
+              .document.querySelector(selector)?.getAttribute("points") ?? null
+          )
+        )
+        const framesIn = points(inAttr ?? null)
+        const framesOut = points(outAttr ?? null)
+        const connections = points(connectionsAttr ?? null)
         assert.isAtLeast(framesIn.length, 12)
         assert.strictEqual(framesOut.length, framesIn.length)
         // Traffic shows as points above the x axis, on both lines.

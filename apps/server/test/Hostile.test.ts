@@ -25,6 +25,8 @@ import * as net from "node:net"
 import * as Modes from "../src/Modes.js"
 
 const base: Modes.Common = {
+  // Rate limits have their own test; the others flood on purpose.
+  rateLimit: { messagesPerSecond: 1e6, burst: 1e6, bytesPerSecond: 1e12 },
   heartbeatInterval: Duration.millis(100),
   heartbeatTimeout: Duration.millis(400),
   loginTimeout: Duration.millis(400),

@@ -71,7 +71,7 @@ export const clientLogin = (user: string, secret: string | { readonly token: str
 })
 
 /**
- * The correlation id of Tether's answers (`Response`, `RequestFailed`, `Ack`).
+ * The correlation id of Tether's answers (`Response`, `RequestFailed`, `Ack`, `SayRefused`).
  *
  * @since 0.2.0
  * @category requests
@@ -81,6 +81,7 @@ export const correlate = (message: Message.Message): number | undefined => {
     case "Response":
     case "RequestFailed":
     case "Ack":
+    case "SayRefused":
       return message.id
     default:
       return undefined
@@ -108,7 +109,8 @@ export const request = (
   })
 
 /**
- * Says `text` in the chat and waits for the server's `Ack`.
+ * Says `text` in the chat and waits for the server's `Ack` (a `SayRefused`,
+ * e.g. over the rate limit, fails with `RemoteFailure` carrying its code).
  *
  * @since 0.2.0
  * @category chat
@@ -117,5 +119,8 @@ export const say = (
   client: Client.Client<Message.Message>,
   text: string,
   options?: { readonly timeout?: Duration.DurationInput }
-): Effect.Effect<void, Client.RequestTimeout | Client.ConnectionLost> =>
-  Effect.asVoid(client.call((id) => ({ _tag: "Say", id, text }), options))
+): Effect.Effect<void, Client.RequestTimeout | Client.ConnectionLost | Client.RemoteFailure> =>
+  Effect.flatMap(client.call((id) => ({ _tag: "Say", id, text }), options), (answer) =>
+    answer._tag === "SayRefused"
+      ? Effect.fail(new Client.RemoteFailure({ id: answer.id, code: answer.code, detail: answer.detail ?? "refused" }))
+      : Effect.void)

@@ -89,7 +89,7 @@ export class Sessions<M, E, R> {
     if (options.maxConnections !== undefined && this.running.size >= options.maxConnections) {
       // Full: a connection that has not logged in gives way to the new one (the
       // oldest, nearest its login timeout), so idle peers cannot keep real users out.
-      if (options.login === undefined || !this.evictOldest(this.pending, "server full")) {
+      if (options.login === undefined || !this.evictOldest(this.pending, `too many connections (limit ${options.maxConnections})`)) {
         return this.refuse(socket, remote, `too many connections (limit ${options.maxConnections})`)
       }
     }
@@ -126,14 +126,20 @@ export class Sessions<M, E, R> {
       }))
   }
 
-  /** Closes the oldest session of `among` that has not logged in; false if there is none. */
+  /**
+   * Closes the oldest session of `among` that has not logged in (it gets the
+   * protocol's refusal, as a refused connection does); false if there is none.
+   */
   private evictOldest(among: ReadonlySet<Running<M>>, why: string): boolean {
     const oldest = among.values().next()
     if (oldest.done) return false
     const session = oldest.value
     this.admittedOrGone(session)
     Metrics.admissionsRefused.unsafeUpdate(1, [])
-    session.connection.abort(new ConnectionError.ProtocolError({ reason: "UnexpectedMessage", detail: `not logged in, evicted: ${why}` }))
+    const reason = `not logged in, closed to make room: ${why}`
+    const message = this.options.refuse?.(reason)
+    if (message !== undefined) session.unsafeSend(message)
+    session.connection.close(reason)
     return true
   }
 

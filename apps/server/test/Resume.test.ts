@@ -1,0 +1,162 @@
+/**
+ * Rooms and resume against the chat server (in-process, real loopback
+ * sockets): replay of exactly what was missed, a restarted in-memory server
+ * announced as unrecoverable history, a resent line acknowledged once.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as NodeTether from "@tether/node/NodeTether"
+import * as Codec from "@tether/protocol/Codec"
+import * as Frame from "@tether/protocol/Frame"
+import * as Message from "@tether/protocol/Message"
+import * as History from "@tether/runtime/History"
+import * as Presence from "@tether/runtime/Presence"
+import * as Server from "@tether/runtime/Server"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as net from "node:net"
+import * as Modes from "../src/Modes.js"
+
+const common: Modes.Common = {
+  heartbeatInterval: Duration.seconds(5),
+  heartbeatTimeout: Duration.seconds(17),
+  loginTimeout: Duration.seconds(5),
+  maxFrameBytes: 64 * 1024,
+  maxConnections: undefined,
+  drainTimeout: Duration.seconds(2)
+}
+
+const json = Codec.json(Message.Message)
+const frame = (message: Message.Message) => Buffer.from(Frame.lengthPrefixed().encode(json.encode(message) as Uint8Array) as Uint8Array)
+
+interface Peer {
+  readonly socket: net.Socket
+  readonly messages: Array<Message.Message>
+}
+
+const connect = (port: number, login: Message.Message) =>
+  Effect.promise(() =>
+    new Promise<Peer>((resolve, reject) => {
+      const socket = net.connect({ host: "127.0.0.1", port })
+      const decoder = Frame.lengthPrefixed().decoder()
+      const messages: Array<Message.Message> = []
+      socket.on("data", (chunk) => {
+        const frames = decoder.push(chunk)
+        if (frames instanceof Error) return
+        for (const f of frames) {
+          const m = json.decode(f)
+          if (!(m instanceof Error)) messages.push(m)
+        }
+      })
+      socket.on("error", () => {})
+      socket.once("connect", () => {
+        socket.write(frame(login))
+        resolve({ socket, messages })
+      })
+      socket.once("error", reject)
+    })
+  )
+
+const until = (check: () => boolean, ms = 3000) =>
+  Effect.gen(function*() {
+    for (let waited = 0; !check() && waited < ms; waited += 20) yield* Effect.sleep("20 millis")
+    assert.isTrue(check(), "condition reached in time")
+  })
+
+const of = <T extends Message.Message["_tag"]>(peer: Peer, tag: T) =>
+  peer.messages.filter((m): m is Extract<Message.Message, { _tag: T }> => m._tag === tag)
+
+/** A chat server over the given History (shared across "restarts" when the same layer value is built once). */
+const chat = Modes.chat({ ...common, heartbeat: "off" })
+
+const services = (history: Layer.Layer<History.History>) =>
+  Layer.mergeAll(
+    NodeTether.layerServer({ port: 0 }),
+    Server.Authenticator.layerAnyone,
+    history,
+    Presence.layerMemory,
+    Logger.minimumLogLevel(LogLevel.Error)
+  )
+
+describe("chat rooms and resume", () => {
+  it.live("a client that was away gets exactly the lines it missed, in order, then live ones; lines go to their room only", () =>
+    Effect.gen(function*() {
+      const running = yield* chat
+      const port = running.address.port
+      const alice = yield* connect(port, { _tag: "Login", user: "alice", password: "pw" })
+      const bob = yield* connect(port, { _tag: "Login", user: "bob", password: "pw" })
+      yield* until(() => of(alice, "RoomJoined").length === 1 && of(bob, "RoomJoined").length === 1)
+      bob.socket.write(frame({ _tag: "Join", room: "#ops" }))
+      yield* until(() => of(bob, "RoomJoined").length === 2)
+      alice.socket.write(Buffer.concat([1, 2, 3].map((i) => frame({ _tag: "Say", id: i, text: `before ${i}` }))))
+      yield* until(() => of(bob, "Said").length === 3)
+      const last = of(bob, "Said")[2]!
+      assert.deepStrictEqual(of(bob, "Said").map((s) => s.offset), [1, 2, 3])
+      // bob drops; alice talks on; bob comes back with his position.
+      bob.socket.destroy()
+      alice.socket.write(Buffer.concat([4, 5, 6, 7].map((i) => frame({ _tag: "Say", id: i, text: `missed ${i}` }))))
+      yield* until(() => of(alice, "Ack").length === 7)
+      const back = yield* connect(port, {
+        _tag: "Login",
+        user: "bob",
+        password: "pw",
+        resume: [{ room: "#lobby", epoch: last.epoch!, offset: last.offset! }]
+      })
+      yield* until(() => of(back, "Said").length === 4)
+      const recovered = of(back, "Recovered")
+      assert.strictEqual(recovered.length, 1)
+      assert.strictEqual(recovered[0]!.replayed, 4)
+      assert.deepStrictEqual(of(back, "Said").map((s) => s.text), ["missed 4", "missed 5", "missed 6", "missed 7"])
+      // The Recovered answer precedes the replay; live lines follow it.
+      const at = back.messages.findIndex((m) => m._tag === "Recovered")
+      assert.isTrue(back.messages.slice(0, at).every((m) => m._tag !== "Said"))
+      alice.socket.write(frame({ _tag: "Say", id: 8, text: "live 8" }))
+      yield* until(() => of(back, "Said").length === 5)
+      assert.deepStrictEqual(of(back, "Said").map((s) => s.offset), [4, 5, 6, 7, 8])
+      // #ops heard nothing of #lobby.
+      assert.isTrue(of(back, "Said").every((s) => s.room === "#lobby"))
+    }).pipe(Effect.scoped, Effect.provide(services(History.layerMemory()))))
+
+  it.live("a line resent after a lost Ack is acknowledged again, not said twice", () =>
+    Effect.gen(function*() {
+      const running = yield* chat
+      const port = running.address.port
+      const alice = yield* connect(port, { _tag: "Login", user: "alice", password: "pw" })
+      const carol = yield* connect(port, { _tag: "Login", user: "carol", password: "pw" })
+      yield* until(() => of(alice, "RoomJoined").length === 1 && of(carol, "RoomJoined").length === 1)
+      alice.socket.write(frame({ _tag: "Say", id: 41, text: "once" }))
+      alice.socket.write(frame({ _tag: "Say", id: 41, text: "once" }))
+      yield* until(() => of(alice, "Ack").length === 2)
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(of(carol, "Said").length, 1)
+      const [first, second] = of(alice, "Ack")
+      assert.deepStrictEqual(first, second)
+    }).pipe(Effect.scoped, Effect.provide(services(History.layerMemory()))))
+
+  it.live("after a restart of an in-memory server, resume is answered Unrecoverable (EpochChanged), never a silent gap", () =>
+    Effect.gen(function*() {
+      const first = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const running = yield* chat
+          const alice = yield* connect(running.address.port, { _tag: "Login", user: "alice", password: "pw" })
+          yield* until(() => of(alice, "RoomJoined").length === 1)
+          alice.socket.write(frame({ _tag: "Say", id: 1, text: "before the restart" }))
+          yield* until(() => of(alice, "Said").length === 1)
+          alice.socket.destroy()
+          return of(alice, "Said")[0]!
+        }).pipe(Effect.provide(services(History.layerMemory())))
+      )
+      const running = yield* chat
+      const back = yield* connect(running.address.port, {
+        _tag: "Login",
+        user: "alice",
+        password: "pw",
+        resume: [{ room: "#lobby", epoch: first.epoch!, offset: first.offset! }]
+      })
+      yield* until(() => of(back, "Unrecoverable").length === 1)
+      assert.strictEqual(of(back, "Unrecoverable")[0]!.reason, "EpochChanged")
+      assert.strictEqual(of(back, "Said").length, 0)
+    }).pipe(Effect.scoped, Effect.provide(services(History.layerMemory()))))
+})
