@@ -11,8 +11,9 @@
  *   connected. A line leaves the outbox only on its `Ack`. After each login
  *   the lines still waiting are sent again, in order, with their original
  *   ids (the server acknowledges a repeat without showing it twice); a
- *   retryable `SayRefused` keeps the line and sends it again after
- *   `retryAfter`.
+ *   retryable `SayRefused` (`RateLimited`, `Unavailable`) keeps the line,
+ *   holds back the lines typed after it, and after `retryAfter` sends them
+ *   all again in order.
  * - **Resume**: each login presents the last (epoch, offset) seen in each
  *   room (`ResumeState`); the server replays what was missed
  *   (`Replayed { room, count }` once the replayed lines are in) or says it

@@ -168,7 +168,7 @@ describe("ChatClient", () => {
       assert.strictEqual(invalid._tag, "InvalidInput")
     }))
 
-  it.scoped("a retryable refusal is resent with the same id after retryAfter; a final one drops the line and fails awaitAck", () =>
+  it.scoped("a retryable refusal is resent with the same id after retryAfter, ahead of lines typed meanwhile; a final one drops the line and fails awaitAck", () =>
     Effect.gen(function*() {
       const { chat, server, chatEvents } = yield* start()
       const peer = server.peers[0]!
@@ -188,12 +188,17 @@ describe("ChatClient", () => {
       const error = yield* Fiber.join(rejected).pipe(Effect.flip)
       assert.strictEqual(error._tag, "SayRejected")
       assert.strictEqual(yield* chat.queued, 1)
+      // A line typed meanwhile waits behind the refused one.
+      const c = yield* chat.say("c")
       yield* TestClock.adjust(499)
       yield* ScriptedServer.settle
       assert.deepStrictEqual(peer.take(), [])
       yield* TestClock.adjust(1)
       yield* ScriptedServer.settle
-      assert.deepStrictEqual(peer.take(), [Message.Say.make({ id: a.id, text: "a", room: "#lobby" })])
+      assert.deepStrictEqual(peer.take(), [
+        Message.Say.make({ id: a.id, text: "a", room: "#lobby" }),
+        Message.Say.make({ id: c.id, text: "c", room: "#lobby" })
+      ])
       assert.deepStrictEqual(chatEvents().filter((e) => e._tag === "SayRefused").map((e) => e._tag === "SayRefused" && e.line.text), ["b"])
     }))
 

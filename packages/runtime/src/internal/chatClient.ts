@@ -72,6 +72,9 @@ export const make = (
     // `say` only queues, so lines go out in order), the rooms still replaying.
     let sent = new Set<number>()
     let ready = false
+    // Counts logins, so a retry scheduled on one connection does nothing on the next.
+    let generation = 0
+    let retrying = false
     const replaying = new Map<string, { left: number; count: number }>()
     // The lines resent after a login, until each is acknowledged or dropped.
     const resent = new Set<number>()
@@ -92,6 +95,8 @@ export const make = (
         // Built at each attempt: a new connection starts unflushed, with the positions seen so far.
         message: () => {
           ready = false
+          retrying = false
+          generation++
           sent = new Set()
           replaying.clear()
           const positions = resume.positions()
@@ -102,7 +107,7 @@ export const make = (
           return positions.length === 0 ? login : { ...login, resume: positions }
         }
       },
-      onLogin: () => flush,
+      onLogin: () => flush(true),
       onMessage: (message) => receive(message)
     })
 
@@ -111,18 +116,23 @@ export const make = (
       return Effect.ignore(client.send(Message.Say.make({ id: line.id, text: line.text, room: line.room })))
     }
 
-    /** Sends every waiting line not yet sent on this connection, in order; then `say` may send directly. */
-    const flush: Effect.Effect<void> = Effect.gen(function*() {
-      for (;;) {
-        const todo = outbox.pending().filter((line) => !sent.has(line.id))
-        if (todo.length === 0) break
-        for (const line of todo) {
-          resent.add(line.id)
-          yield* sendLine(line)
+    /**
+     * Sends every waiting line not yet sent on this connection, in order; then
+     * `say` may send directly. After a login the lines are counted for
+     * `QueuedSent`; after a retryable refusal they are not.
+     */
+    const flush = (afterLogin: boolean): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        for (;;) {
+          const todo = outbox.pending().filter((line) => !sent.has(line.id))
+          if (todo.length === 0) break
+          for (const line of todo) {
+            if (afterLogin) resent.add(line.id)
+            yield* sendLine(line)
+          }
         }
-      }
-      ready = true
-    })
+        ready = true
+      })
 
     const resolved = (id: number, acked: boolean) =>
       Effect.suspend(() => {
@@ -168,12 +178,19 @@ export const make = (
           }
           case "SayRefused": {
             if (Message.isRetryable(message.code)) {
-              const delay = message.retryAfter ?? retryAfterMs
+              // Hold back: new lines queue behind the refused one, and after the
+              // delay every line not taken goes again, in order, same ids.
+              if (!sent.delete(message.id)) return Effect.void
+              ready = false
+              if (retrying) return Effect.void
+              retrying = true
+              const on = generation
               return FiberSet.run(
                 background,
-                Effect.sleep(delay).pipe(Effect.zipRight(Effect.suspend(() => {
-                  const line = outbox.pending().find((l) => l.id === message.id)
-                  return line !== undefined && ready ? sendLine(line) : Effect.void
+                Effect.sleep(message.retryAfter ?? retryAfterMs).pipe(Effect.zipRight(Effect.suspend(() => {
+                  if (on !== generation) return Effect.void
+                  retrying = false
+                  return flush(false)
                 })))
               )
             }
