@@ -153,4 +153,18 @@ describe("admission: connections that have not logged in", () => {
         const user = yield* logIn(port, "dan")
         assert.deepInclude(user.messages()[0], { _tag: "LoginResult", status: 0 })
       })))
+
+  it.live("a peer may send only a login's worth of bytes before it has logged in: a 1 MiB frame is cut off, not buffered", () =>
+    withChat({ ...base, maxFrameBytes: 4 * 1024 * 1024 }, (port) =>
+      Effect.gen(function*() {
+        const peer = yield* connect(port)
+        const huge = Buffer.from(JSON.stringify({ _tag: "Login", user: "x".repeat(1024 * 1024), password: "pw" }))
+        const header = Buffer.alloc(4)
+        header.writeUInt32BE(huge.length)
+        peer.socket.write(Buffer.concat([header, huge]))
+        yield* until(() => peer.closed(), 3000)
+        assert.isTrue(peer.closed(), "closed before its frame was complete")
+        const user = yield* logIn(port, "eve")
+        assert.deepInclude(user.messages()[0], { _tag: "LoginResult", status: 0 })
+      })))
 })

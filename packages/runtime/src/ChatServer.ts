@@ -51,6 +51,12 @@ export interface Options {
   readonly outbound?: Connection.OutboundOptions
   /** Rooms one session may be in at once (default `Message.maxRoomsPerSession`, 32). */
   readonly maxRoomsPerSession?: number
+  /**
+   * `Joined` / `Left` notices are told while a room has at most this many
+   * members on this node (default 200): in a big room every login would
+   * otherwise cost a message to every member (n^2 for a crowd arriving).
+   */
+  readonly announceUpTo?: number
   /** Names listed at most in one `Present` (default 1,000): a `Who` costs a bounded amount. */
   readonly whoLimit?: number
   /** Names this node in session keys (cluster mode: unique per node; default random). */
@@ -125,6 +131,7 @@ export const make = (
     const nodeId = options.nodeId ?? Math.random().toString(36).slice(2, 10)
     const maxRooms = options.maxRoomsPerSession ?? Message.maxRoomsPerSession
     const whoLimit = options.whoLimit ?? 1_000
+    const announceUpTo = options.announceUpTo ?? 200
     const retryAfter = options.retryAfterMs ?? 1_000
     const codec = Codec.json(Message.Message)
     const textOf = (message: Message.Message): string => {
@@ -190,6 +197,7 @@ export const make = (
     const tellRoom = (name: string, message: Message.Message, except?: Session<Message.Message>) => {
       const room = rooms.get(name)
       if (room === undefined) return
+      if ((message._tag === "Joined" || message._tag === "Left") && room.members.size > announceUpTo) return
       const payload = Wire.share(wire!, message)
       for (const session of room.members.keys()) if (session !== except) session.unsafeSend(payload)
     }

@@ -107,6 +107,8 @@ export interface Options<M> {
     readonly after: Duration.DurationInput
     readonly what: string
     readonly quiet?: boolean
+    /** Bytes the peer may send until the deadline is lifted (e.g. a login's size); beyond: `InboundOverflow`. */
+    readonly maxBytes?: number | undefined
   }
   /** Called once the socket is open (for a client: connected). */
   readonly onOpen?: () => void

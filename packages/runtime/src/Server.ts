@@ -78,6 +78,11 @@ export interface Options<M, E, R> {
    * pings go out before the login: the peer's first answer is the login's.
    */
   readonly loginTimeout?: Duration.DurationInput
+  /**
+   * Bytes a connection may send before its login succeeds (default 64 KiB):
+   * an unauthenticated peer cannot make the server buffer or parse more.
+   */
+  readonly maxLoginBytes?: number
   /** Connections beyond this many get `refuse(reason)` (if given) and are closed. */
   readonly maxConnections?: number
   /**
@@ -195,6 +200,14 @@ export interface Server<M> {
 export const defaultDrainTimeout: Duration.DurationInput = "10 seconds"
 
 /**
+ * Default bytes a connection may send before it has logged in.
+ *
+ * @since 0.2.0
+ * @category defaults
+ */
+export const defaultMaxLoginBytes = 64 * 1024
+
+/**
  * Default login timeout.
  *
  * @since 0.1.0
@@ -235,7 +248,14 @@ export const make = <M, E = never, R = never>(
       ...(options.maxInbound ? { maxInbound: options.maxInbound } : {}),
       ...(options.maxInboundBytes ? { maxInboundBytes: options.maxInboundBytes } : {}),
       ...(options.login
-        ? { deadline: { after: options.loginTimeout ?? defaultLoginTimeout, what: "login", quiet: true } }
+        ? {
+          deadline: {
+            after: options.loginTimeout ?? defaultLoginTimeout,
+            what: "login",
+            quiet: true,
+            maxBytes: options.maxLoginBytes ?? defaultMaxLoginBytes
+          }
+        }
         : {})
     }
     // Sessions run without a fiber of their own (Connection.unsafeStart);

@@ -69,7 +69,12 @@ export class Engine<M> implements Connection.Connection<M>, Core, Transport.Hand
       options.dialect,
       deadline === undefined
         ? undefined
-        : { afterMs: Duration.toMillis(deadline.after), what: deadline.what, quiet: deadline.quiet === true },
+        : {
+          afterMs: Duration.toMillis(deadline.after),
+          what: deadline.what,
+          quiet: deadline.quiet === true,
+          maxBytes: deadline.maxBytes
+        },
       (ping) => void this.outbound.pushMessage(ping)
     )
     this.inbound = new Inbound(this, wire, options.dialect, policy, {

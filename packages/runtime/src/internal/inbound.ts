@@ -71,6 +71,14 @@ export class Inbound<M> {
     if (core.failure !== undefined) return
     const stats = this.stats
     stats.bytesIn += chunk.length
+    const allowed = this.liveness.bytesUntilLifted
+    if (allowed !== undefined && stats.bytesIn > allowed) {
+      // Before login a peer gets a small budget: a 1 MiB "login" is cut off, not buffered.
+      return core.fail(new ProtocolError({
+        reason: "InboundOverflow",
+        detail: `${stats.bytesIn} bytes before the deadline was met (limit ${allowed})`
+      }))
+    }
     const batch = this.batch
     const before = batch.length
     const error = this.parser!.push(chunk, batch)

@@ -20,6 +20,8 @@ export interface Deadline {
   readonly what: string
   /** No pings until the deadline is lifted (a login step: the first answer is the login's). */
   readonly quiet: boolean
+  /** Bytes the peer may send before the deadline is lifted (a login is small). */
+  readonly maxBytes: number | undefined
 }
 
 /** @internal */
@@ -36,6 +38,8 @@ export class Liveness<M> implements HeartbeatScheduler.Beat {
   private readonly timeoutMs: number | undefined
   /** Whether any inbound frame counts as a sign of life (else only replies). */
   readonly countsAny: boolean
+  /** While the deadline runs: the bytes the peer may send before it is lifted. */
+  bytesUntilLifted: number | undefined = undefined
   /** Called when the next due time moved earlier than the driver may think (set by the driver). */
   reschedule: (() => void) | undefined = undefined
 
@@ -62,6 +66,7 @@ export class Liveness<M> implements HeartbeatScheduler.Beat {
     if (deadline !== undefined) {
       this.deadlineAt = now + deadline.afterMs
       this.quiet = deadline.quiet
+      this.bytesUntilLifted = deadline.maxBytes
     }
     this.startPings(now)
     return this.nextDue()
@@ -89,6 +94,7 @@ export class Liveness<M> implements HeartbeatScheduler.Beat {
   clearDeadline(now: number): void {
     if (this.deadlineAt === undefined) return
     this.deadlineAt = undefined
+    this.bytesUntilLifted = undefined
     if (this.quiet) {
       this.quiet = false
       this.lastHeard = this.lastPong = now

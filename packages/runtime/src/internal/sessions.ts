@@ -22,6 +22,7 @@ import type * as Registry from "../Registry.js"
 import type * as Server from "../Server.js"
 import { Session } from "../Session.js"
 import * as Transport from "../Transport.js"
+import * as RateLimit from "./rateLimit.js"
 
 const logExit = (exit: Exit.Exit<unknown, unknown>) => {
   if (Exit.isSuccess(exit)) return Effect.void
@@ -43,10 +44,8 @@ class Running<M> extends Session<M> {
   stop: () => void = noop
   /** Accepted, not logged in yet: counted in the pending budget (by `host`). */
   pending: string | undefined = undefined
-  tokens = 0
-  byteTokens = 0
-  refilledAt = 0
-  bytesSeen = 0
+  /** Its token bucket, when the server has a rate limit. */
+  rate: RateLimit.Bucket | undefined = undefined
 }
 
 const hostOf = (remote: string) => {
@@ -116,12 +115,7 @@ export class Sessions<M, E, R> {
           if (set === undefined) this.pendingByHost.set(host, set = new Set())
           set.add(session)
         }
-        const limit = options.rateLimit
-        if (limit !== undefined) {
-          session.tokens = limit.burst
-          session.byteTokens = (limit.bytesPerSecond ?? 0) * 2
-          session.refilledAt = this.now()
-        }
+        if (options.rateLimit !== undefined) session.rate = RateLimit.bucket(options.rateLimit, this.now())
         this.run(session)
       }))
   }
@@ -154,40 +148,6 @@ export class Sessions<M, E, R> {
       set.delete(session)
       if (set.size === 0) this.pendingByHost.delete(host)
     }
-  }
-
-  /**
-   * Takes `message`'s tokens from the session's bucket; false (and the peer
-   * told, when the protocol has a refusal) when it is over its rate.
-   */
-  private withinRate(session: Running<M>, message: M): boolean {
-    const limit = this.options.rateLimit!
-    const now = this.now()
-    const elapsed = Math.max(0, now - session.refilledAt) / 1000
-    session.refilledAt = now
-    session.tokens = Math.min(limit.burst, session.tokens + elapsed * limit.messagesPerSecond)
-    const cost = limit.cost?.(message) ?? 1
-    let short = cost - session.tokens
-    let retryAfterMs = short > 0 ? Math.ceil((short / limit.messagesPerSecond) * 1000) : 0
-    const bytesPerSecond = limit.bytesPerSecond
-    if (bytesPerSecond !== undefined) {
-      session.byteTokens = Math.min(bytesPerSecond * 2, session.byteTokens + elapsed * bytesPerSecond)
-      const bytesIn = session.connection.stats.bytesIn
-      session.byteTokens -= bytesIn - session.bytesSeen
-      session.bytesSeen = bytesIn
-      if (session.byteTokens < 0) {
-        short = Math.max(short, 1)
-        retryAfterMs = Math.max(retryAfterMs, Math.ceil((-session.byteTokens / bytesPerSecond) * 1000))
-      }
-    }
-    if (short <= 0) {
-      session.tokens -= cost
-      return true
-    }
-    Metrics.rateLimited.unsafeUpdate(1, [])
-    const refusal = limit.refuse?.(message, retryAfterMs)
-    if (refusal !== undefined) session.unsafeSend(refusal)
-    return false
   }
 
   private run(session: Running<M>): void {
@@ -288,7 +248,8 @@ export class Sessions<M, E, R> {
         return
       }
     }
-    if (this.options.rateLimit !== undefined && !this.withinRate(session as Running<M>, message)) return
+    const rate = (session as Running<M>).rate
+    if (rate !== undefined && !RateLimit.take(this.options.rateLimit!, rate, session, message, this.now())) return
     return this.options.handler(session, message)
   }
 
