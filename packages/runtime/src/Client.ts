@@ -240,9 +240,10 @@ export interface Client<M> {
   /** The latest state, then each change (a slow reader may skip intermediate ones). */
   readonly states: Stream.Stream<State>
   /**
-   * Every state change, none skipped, from the moment the stream is run
-   * (a subscriber first gets up to the last {@link eventReplay} changes, so one
-   * started right after `make` misses nothing).
+   * Every state change from the moment the stream is run (a subscriber first
+   * gets up to the last {@link eventReplay} changes, so one started right
+   * after `make` misses nothing); a reader more than 1,024 changes behind
+   * loses the oldest rather than holding up the client.
    */
   readonly events: Stream.Stream<State>
   /** Waits until connected (and logged in); fails if the client gives up or is closed first. */
