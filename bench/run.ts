@@ -353,6 +353,60 @@ const kick = async () => {
   rows.push(["kick detection, 100 silent conns (600 ms / 200 ms)", `${raw.min}..${raw.max} ms`, `${tether.min}..${tether.max} ms`, "-", "within 600..800 ms", ""])
 }
 
+/**
+ * WebSocket rows: Schema-typed JSON request/response over Tether's WebSocket
+ * transport beside a raw `ws` server doing JSON.parse / stringify per
+ * message (same load generator, `ws-loadgen.ts`), with each server's own CPU
+ * per message; and RSS per idle heartbeated WebSocket session.
+ */
+const websocket = async () => {
+  const duration = quick ? "1000" : "2000"
+  const args = ["typed", "--conns", "50", "--depth", "32", "--size", "64", "--duration", duration]
+  const rates: Record<string, Array<number>> = { "ws-raw": [], "ws-tether": [] }
+  const cpu: Record<string, Array<number>> = { "ws-raw": [], "ws-tether": [] }
+  for (let i = 0; i < RUNS; i++) {
+    for (const kind of ["ws-raw", "ws-tether"] as const) {
+      const server = await startServer(kind)
+      try {
+        const pid = server.child.pid!
+        const cpu0 = cpuOf(pid)
+        const r = await load(server.port, args, () => {}, "ws-loadgen.js")
+        rates[kind]!.push(r.messagesPerSec)
+        cpu[kind]!.push(((cpuOf(pid) - cpu0) * 1e6) / r.received)
+      } finally {
+        await stopServer(server)
+      }
+    }
+  }
+  const us = (kind: string) => fmt(median(cpu[kind]!), 1)
+  report("Schema-typed JSON request/response over WebSocket, 50 x 32", "msg/s", median(rates["ws-raw"]!), median(rates["ws-tether"]!), "(info)", "higher",
+    `baseline: raw \`ws\` + JSON.parse/stringify; server CPU ${us("ws-raw")} / ${us("ws-tether")} us/msg (incl. the run's setup)`)
+
+  const conns = 2000
+  const hold = 5000
+  const idleOf = async (kind: ServerKind) => {
+    const perConn: Array<number> = []
+    let alive = 0
+    for (let i = 0; i < (quick ? 1 : RUNS); i++) {
+      const server = await startServer(kind, { interval: 1000, timeout: 3000 })
+      const pid = server.child.pid!
+      const before = rssOf(pid)
+      let during = before
+      const result = await load(server.port, ["idle", "--conns", String(conns), "--hold", String(hold)], (event) => {
+        if (event.event === "connected") setTimeout(() => (during = rssOf(pid)), hold - 500)
+      }, "ws-loadgen.js")
+      alive = result.alive
+      perConn.push((during - before) / conns)
+      await stopServer(server)
+    }
+    return { perConn: median(perConn), alive }
+  }
+  const raw = await idleOf("ws-raw")
+  const tether = await idleOf("ws-tether")
+  report(`RSS growth per idle heartbeated WebSocket session (${fmt(conns)})`, "KiB", raw.perConn / 1024, tether.perConn / 1024, "(info)", "lower",
+    `raw \`ws\` pings every 1 s; tether: Ping / Pong messages every 1 s; alive ${raw.alive} / ${tether.alive}`)
+}
+
 // --write replaces the header and table of bench/RESULTS.md and keeps the
 // written analysis after them: everything from the first "## " heading on.
 const writeResults = (text: string) => {
@@ -370,6 +424,7 @@ const main = async () => {
   if (want("kick")) await kick()
   if (want("idle")) await idle(5000, quick ? 1 : RUNS)
   if (want("idle10k")) await idle(10_000, 1)
+  if (want("websocket")) await websocket()
   const seconds = ((Date.now() - started) / 1000).toFixed(0)
   const header = `# Tether benchmark\n\n${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · node ${process.version} · ${os.cpus()[0]?.model ?? "?"} x ${os.cpus().length} · ${
     hasTaskset ? "server on CPU 0, load generator on CPU 1 (taskset)" : "not pinned (no taskset)"

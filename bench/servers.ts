@@ -24,7 +24,7 @@ export const hasTaskset = (() => {
 export const pinned = (cpu: number, argv: Array<string>) =>
   hasTaskset ? ["taskset", ["-c", String(cpu), process.execPath, ...argv]] as const : [process.execPath, argv] as const
 
-export type ServerKind = "raw" | "tether" | "tether-variant" | "raw-json" | "tether-json" | "tether-msgpack"
+export type ServerKind = "raw" | "tether" | "tether-variant" | "raw-json" | "tether-json" | "tether-msgpack" | "ws-raw" | "ws-tether"
 
 /**
  * A/B work (see bench/README.md): with BENCH_VARIANT_ROOT (another build of
@@ -58,6 +58,10 @@ export const serverArgv = (kind: ServerKind, heartbeat?: { interval: number; tim
       return [path.join(here, "typed-server.js"), "json"]
     case "tether-msgpack":
       return [path.join(here, "typed-server.js"), "msgpack"]
+    case "ws-raw":
+      return [path.join(here, "ws-server.js"), "raw", ...(heartbeat ? ["--heartbeat"] : [])]
+    case "ws-tether":
+      return [path.join(here, "ws-server.js"), "tether", ...(heartbeat ? ["--heartbeat"] : [])]
   }
 }
 
@@ -122,9 +126,9 @@ export const stopServer = async ({ child }: Started) => {
 }
 
 /** Runs the load generator; resolves with its last JSON line, calling onLine for every line. */
-export const load = (port: number, args: Array<string>, onLine: (event: any) => void = () => {}) =>
+export const load = (port: number, args: Array<string>, onLine: (event: any) => void = () => {}, generator = "loadgen.js") =>
   new Promise<any>((resolve, reject) => {
-    const [cmd, argv] = pinned(1, [path.join(here, "loadgen.js"), args[0]!, "--port", String(port), ...args.slice(1)])
+    const [cmd, argv] = pinned(1, [path.join(here, generator), args[0]!, "--port", String(port), ...args.slice(1)])
     const child = spawn(cmd, [...argv], { stdio: ["ignore", "pipe", "inherit"] })
     let last: any
     let buffered = ""

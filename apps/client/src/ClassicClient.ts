@@ -36,19 +36,7 @@ export const run = (options: ClassicOptions) =>
       codec: Classic.codec,
       dialect: ClassicProtocol.dialect(now),
       heartbeat: ClassicProtocol.clientHeartbeat(options.heartbeatTimeout ? { timeout: options.heartbeatTimeout } : {}),
-      login: {
-        message: Classic.packet(now(), { _tag: "Login", username: options.user, password: options.password }),
-        result: (packet) => {
-          const answer = packet.messages.find((m) => m._tag === "LoginResponse")
-          if (answer === undefined || answer._tag !== "LoginResponse") return undefined
-          const reason = answer.status === 5
-            ? "invalid username or password"
-            : answer.status === 100
-            ? "user already connected"
-            : `status ${answer.status}`
-          return { status: answer.status, reason }
-        }
-      },
+      login: ClassicProtocol.clientLogin(now, options.user, options.password),
       reconnect: false,
       onMessage: (packet) =>
         Effect.forEach(packet.messages, (m) =>

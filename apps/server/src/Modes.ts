@@ -12,6 +12,7 @@ import * as ClassicProtocol from "@tether/runtime/ClassicProtocol"
 import type * as Connection from "@tether/runtime/Connection"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
 import * as Server from "@tether/runtime/Server"
+import type * as Socket from "@effect/platform/Socket"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -32,6 +33,11 @@ export interface Common {
   /** Connections not logged in yet, in all and per address (chat, classic). */
   readonly maxPending?: number | undefined
   readonly maxPendingPerAddress?: number | undefined
+  /** Chat: the in-memory history's bounds (lines and age per room). */
+  readonly historySize?: number | undefined
+  readonly historyAge?: Duration.Duration | undefined
+  /** Bytes a connection may send before its login succeeds (chat, classic; default 64 KiB). */
+  readonly maxLoginBytes?: number | undefined
   /** Per-session rate (chat): messages per second, burst, bytes per second; undefined: the default. */
   readonly rateLimit?: { readonly messagesPerSecond: number; readonly burst: number; readonly bytesPerSecond: number } | undefined
 }
@@ -42,6 +48,12 @@ export interface Running {
   readonly stats: Server.Stats
   /** The live sessions, as the registry tells them apart. */
   readonly sessions: () => ReadonlyArray<{ readonly id: number; readonly user: string | undefined; readonly remote: string }>
+  /**
+   * Chat mode: makes a WebSocket (opened on the HTTP side's `/ws`) a session
+   * of this server, beside its TCP sessions (`Server.accept`, with the
+   * message framing: one Tether message per WebSocket text message).
+   */
+  readonly acceptWebSocket?: ((socket: Socket.Socket, remote: string) => Effect.Effect<void>) | undefined
 }
 
 type Requirements = SocketServer.SocketServer | Server.Authenticator | Scope.Scope
@@ -60,7 +72,8 @@ const common = (options: Common) => ({
   ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
   ...(options.driver !== undefined ? { driver: options.driver } : {}),
   ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
-  ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {})
+  ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
+  ...(options.maxLoginBytes !== undefined ? { maxLoginBytes: options.maxLoginBytes } : {})
 })
 
 /** Chat: login, rooms with numbered history, resume with replay, Say -> Said to the room then Ack, Joined / Left, Who -> Present (`ChatServer`). */
@@ -85,9 +98,19 @@ export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "
       ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {}),
       ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
       ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
-      ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {})
+      ...(options.maxLoginBytes !== undefined ? { maxLoginBytes: options.maxLoginBytes } : {}),
+      ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {}),
+      historyLimits: {
+        ...(options.historySize !== undefined ? { maxEntries: options.historySize } : {}),
+        ...(options.historyAge !== undefined ? { maxAgeMs: Duration.toMillis(options.historyAge) } : {})
+      }
     })
-    return running(server)
+    // WebSocket peers: the same sessions and codec; each message one frame, as large as a TCP one.
+    const messages = Frame.messages({ maxFrameBytes: options.maxFrameBytes })
+    return {
+      ...running(server),
+      acceptWebSocket: (socket, remote) => server.accept(socket, { remote, framing: messages })
+    }
   })
 
 const PING = new TextEncoder().encode("PING")

@@ -10,6 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
+import WebSocket from "ws"
 import { common, peer, scrape, startChat } from "./fixtures/ChatHttp.js"
 import * as P from "./fixtures/Processes.js"
 
@@ -140,12 +141,27 @@ describe("tether-server --http-port", () => {
     chatter.send({ _tag: "Login", user: "carol", password: "pw" })
     await loggedIn(chatter, 0)
     await activeReaches(url, 1)
+    assert.match(server.output(), new RegExp(`web chat on ${url}/ \\(WebSocket ${url.replace("http", "ws")}/ws\\)`))
+    // A browser's WebSocket joins the same chat as the TCP peer.
+    const dave = new WebSocket(`${url.replace("http", "ws")}/ws`)
+    const daveGot: Array<{ readonly _tag: string; readonly [k: string]: unknown }> = []
+    const daveClosed = new Promise<number>((done) => dave.on("close", (code) => done(code)))
+    dave.on("message", (data) => daveGot.push(JSON.parse(data.toString())))
+    await new Promise((done) => dave.on("open", done))
+    dave.send(JSON.stringify({ _tag: "Login", user: "dave", password: "pw" }))
+    await chatter.waitFor("Joined dave", (ms) => ms.some((m) => m._tag === "Joined" && m.user === "dave"))
+    chatter.send({ _tag: "Say", id: 1, text: "hi dave" })
+    await P.eventually(() => daveGot.some((m) => m._tag === "Said" && m.text === "hi dave"), 5000, "dave hears carol")
+    await activeReaches(url, 2)
     const metrics = await scrape(url)
-    assert.strictEqual(metrics.value("tether_connections_accepted_total"), 1)
+    assert.strictEqual(metrics.value("tether_connections_accepted_total"), 2)
     assert.strictEqual(metrics.families.find((f) => f.name === "target_info")?.metrics[0]?.labels?.service_name, "tether-server")
     server.proc.kill("SIGTERM")
     assert.strictEqual(await server.exited(), 0)
     await chatter.closed
+    // The drain says goodbye to the WebSocket peer too, and closes it cleanly.
+    assert.strictEqual(await daveClosed, 1000)
+    assert.deepStrictEqual(daveGot.at(-1), { _tag: "Bye", reason: "shutting down" })
     const gone = await fetch(`${url}/healthz`).then(() => "still listening", (error: unknown) => String(error))
     assert.match(gone, /fetch failed/)
   })

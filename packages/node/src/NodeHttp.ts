@@ -24,7 +24,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import type { Duplex } from "node:stream"
 import * as Dashboard from "./Dashboard.js"
+import type * as NodeWebSocket from "./NodeWebSocket.js"
 import * as Prometheus from "./Prometheus.js"
 
 /**
@@ -40,6 +42,11 @@ export interface Options {
   readonly headersTimeout?: Duration.DurationInput
   /** Time a client has to send a whole request (default 30 s). */
   readonly requestTimeout?: Duration.DurationInput
+  /**
+   * WebSocket endpoints (`NodeWebSocket.upgrade`): upgrade requests to their
+   * paths go to them; any other upgrade request goes to the router as usual.
+   */
+  readonly webSockets?: ReadonlyArray<NodeWebSocket.Upgrade>
 }
 
 /**
@@ -84,9 +91,10 @@ export const serve = <E, R>(
 > =>
   Effect.gen(function*() {
     const host = options.host ?? "127.0.0.1"
+    let nodeServer: Http.Server | undefined
     const server = yield* NodeHttpServer.make(
       () =>
-        Http.createServer({
+        nodeServer = Http.createServer({
           // A slow or silent client cannot hold a socket for Node's defaults (60 s / 300 s).
           headersTimeout: Duration.toMillis(options.headersTimeout ?? defaultHeadersTimeout),
           requestTimeout: Duration.toMillis(options.requestTimeout ?? defaultRequestTimeout),
@@ -95,11 +103,81 @@ export const serve = <E, R>(
         }),
       { host, port: options.port ?? 0 }
     )
+    if (nodeServer !== undefined) yield* closeSilentSockets(nodeServer)
+    const before = nodeServer?.listeners("upgrade") ?? []
     yield* HttpServer.serveEffect(router).pipe(Effect.provideService(HttpServer.HttpServer, server))
+    const webSockets = options.webSockets ?? []
+    if (webSockets.length > 0 && nodeServer !== undefined) {
+      const platform = nodeServer.listeners("upgrade").filter((l) => !before.includes(l))
+      yield* routeUpgrades(nodeServer, platform as Array<UpgradeListener>, webSockets)
+    }
     const address = server.address as HttpServer.TcpAddress
     const hostname = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname
     return { hostname: address.hostname, port: address.port, url: `http://${hostname}:${address.port}` }
   })
+
+/**
+ * On close, destroys the sockets that never sent a request (a browser opens
+ * spare connections ahead of need): Node's `close` ends idle keep-alive
+ * connections but waits for these, and its request timeouts never start for
+ * them, so one such socket kept the server from closing. Runs before the
+ * platform's `close` (added after it).
+ */
+const closeSilentSockets = (nodeServer: Http.Server) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const silent = new Set<Duplex>()
+      const onConnection = (socket: Duplex) => {
+        silent.add(socket)
+        socket.once("close", () => silent.delete(socket))
+      }
+      const onRequest = (request: Http.IncomingMessage) => silent.delete(request.socket)
+      nodeServer.on("connection", onConnection)
+      nodeServer.on("request", onRequest)
+      nodeServer.on("upgrade", onRequest)
+      return { silent, onConnection, onRequest }
+    }),
+    ({ onConnection, onRequest, silent }) =>
+      Effect.sync(() => {
+        nodeServer.off("connection", onConnection)
+        nodeServer.off("request", onRequest)
+        nodeServer.off("upgrade", onRequest)
+        for (const socket of silent) socket.destroy()
+      })
+  )
+
+type UpgradeListener = (request: Http.IncomingMessage, socket: Duplex, head: Buffer) => void
+
+/**
+ * Puts `webSockets` in front of the platform's upgrade listener: a request
+ * to one of their paths is theirs, any other goes on to the platform (and
+ * its router). Undone, and the endpoints closed, when the scope closes.
+ */
+const routeUpgrades = (
+  nodeServer: Http.Server,
+  platform: ReadonlyArray<UpgradeListener>,
+  webSockets: ReadonlyArray<NodeWebSocket.Upgrade>
+) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const byPath = new Map(webSockets.map((w) => [w.path, w]))
+      const listener = (request: Http.IncomingMessage, socket: Duplex, head: Buffer) => {
+        const url = request.url ?? "/"
+        const query = url.indexOf("?")
+        const endpoint = byPath.get(query === -1 ? url : url.slice(0, query))
+        if (endpoint !== undefined) return endpoint.handle(request, socket, head)
+        for (const l of platform) l.call(nodeServer, request, socket, head)
+      }
+      for (const l of platform) nodeServer.off("upgrade", l)
+      nodeServer.on("upgrade", listener)
+      return listener
+    }),
+    (listener) =>
+      Effect.sync(() => {
+        nodeServer.off("upgrade", listener)
+        for (const w of webSockets) w.close()
+      })
+  )
 
 /**
  * `GET /healthz`: the {@link Health.Report} as JSON; status 200 when ready,

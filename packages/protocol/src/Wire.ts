@@ -11,6 +11,9 @@
  *   once per write.
  * - Gathered out: a length-prefixed framing sends payloads of
  *   `Frame.gatherThreshold` bytes or more by reference (`writev`), not copied.
+ * - Message per payload: a message framing (`Frame.messages`, WebSockets)
+ *   frames a batch as one buffer per payload, which the transport sends as
+ *   one message each; payloads are never joined.
  *
  * @since 0.2.0
  */
@@ -55,7 +58,8 @@ export interface Parser<M> {
 
 /**
  * A framed batch for one socket write: one buffer, or buffers for one
- * gathered write (their concatenation is the bytes).
+ * gathered write (their concatenation is the bytes). Over a message framing
+ * (`Frame.perMessage`) always buffers, each one message.
  *
  * @since 0.2.0
  * @category models
@@ -134,7 +138,11 @@ export const make = <M>(framing: Frame.Framing, codec: Codec.Codec<M>): Wire<M> 
     }
   const encode: Wire<M>["encode"] = textual ? codec.encodeText! : codec.encode
   const encodeChunks = framing.encodeChunks
-  const frame: Wire<M>["frame"] = textual
+  const frame: Wire<M>["frame"] = framing.perMessage === true
+    // One buffer per payload, each one message; strings (a broadcast encoded
+    // by a text wire of the same codec) are converted one by one.
+    ? (payloads) => encodeChunks!(payloads.map(toBytes))
+    : textual
     ? (payloads, options) =>
       // A string batch is encoded to UTF-8 once; bytes among it (none, unless
       // a caller mixed wires) are converted to keep the stream correct.

@@ -11,7 +11,11 @@
  * resuming a room gets a `Replay` gate, so the missed lines come first and
  * the live ones follow with no gap and no repeat at the seam. A line goes to
  * every member of its room, its sender included (the sender's position moves
- * with it, as everyone's does).
+ * with it, as everyone's does). A session's `Say`s are published back to
+ * back, in arrival order, each with an idempotency key (a resend to another
+ * node after a failover is acknowledged, not published again). `Joined` /
+ * `Left` go to this node's members and, through `Presence.announce`, to the
+ * other nodes'.
  *
  * @since 0.2.0
  */
@@ -25,10 +29,12 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type * as Connection from "./Connection.js"
 import * as Dedupe from "./Dedupe.js"
+import * as ChatLine from "./internal/chatLine.js"
 import type * as Heartbeat from "./Heartbeat.js"
 import * as History from "./History.js"
 import * as Presence from "./Presence.js"
@@ -61,11 +67,15 @@ export interface Options {
   readonly whoLimit?: number
   /** Names this node in session keys (cluster mode: unique per node; default random). */
   readonly nodeId?: string
+  /** Bounds of the in-memory history, when the context has no `History` (default `History.defaultLimits`). */
+  readonly historyLimits?: Partial<History.Limits>
   /** How long a failed `Say` should wait before it is resent (default 1 s). */
   readonly retryAfterMs?: number
   /** See `Server.Options.maxPending` / `maxPendingPerAddress`. */
   readonly maxPending?: number
   readonly maxPendingPerAddress?: number
+  /** See `Server.Options.maxLoginBytes`. */
+  readonly maxLoginBytes?: number
   /**
    * Each session's rate (default {@link defaultRateLimit}; `false`: none). Over
    * it a `Say` gets `SayRefused { code: "RateLimited", retryAfter }`, anything
@@ -117,7 +127,7 @@ export const make = (
 ): Effect.Effect<Server.Server<Message.Message>, never, SocketServer.SocketServer | Server.Authenticator | Scope.Scope> =>
   Effect.gen(function*() {
     const history = yield* Option.match(yield* Effect.serviceOption(History.History), {
-      onNone: () => History.makeMemory(),
+      onNone: () => History.makeMemory(options.historyLimits),
       onSome: Effect.succeed
     })
     const presence = yield* Option.match(yield* Effect.serviceOption(Presence.Presence), {
@@ -139,7 +149,15 @@ export const make = (
       if (typeof text !== "string") throw text
       return text
     }
+    // The shortcut must write what the codec writes: checked once, a defect at start if not.
+    const sample = { from: "ann", text: "hi \"there\"\n", at: 5, seq: 0, room: "#r", epoch: "e1", offset: 7 }
+    if (ChatLine.saidText(sample.from, sample.text, sample.room, sample, sample.at) !== textOf(Message.Said.make(sample))) {
+      return yield* Effect.dieMessage("ChatServer: the Said shortcut no longer matches the JSON codec")
+    }
     const encoder = new TextEncoder()
+    // Says are published without waiting for the previous one (see `say`).
+    const publishing = yield* FiberSet.make<void>()
+    const runPublish = yield* FiberSet.runtime(publishing)<never>()
     const rooms = new Map<string, Room>()
     const joined = new Map<number, Set<string>>()
     const roomsOf = (session: Session<Message.Message>) => joined.get(session.id) ?? new Set<string>()
@@ -194,6 +212,11 @@ export const make = (
         : Effect.void
 
     /** Sends `message` to this node's members of `room`, but `except`. */
+    const noticeOf = (change: Presence.Change): Message.Message =>
+      change._tag === "Joined"
+        ? Message.Joined.make({ user: change.user, room: change.room })
+        : Message.Left.make({ user: change.user, reason: change.reason, room: change.room })
+
     const tellRoom = (name: string, message: Message.Message, except?: Session<Message.Message>) => {
       const room = rooms.get(name)
       if (room === undefined) return
@@ -201,6 +224,13 @@ export const make = (
       const payload = Wire.share(wire!, message)
       for (const session of room.members.keys()) if (session !== except) session.unsafeSend(payload)
     }
+
+    /** A member joined or left: told to this node's members (but `except`), then to the other nodes'. */
+    const notify = (change: Presence.Change, except?: Session<Message.Message>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        tellRoom(change.room, noticeOf(change), except)
+        return Effect.ignore(presence.announce(change))
+      })
 
     const enter = (session: Session<Message.Message>, name: string, gate: Replay.Gate | undefined) =>
       Effect.flatMap(roomOf(name), (room) => {
@@ -217,8 +247,10 @@ export const make = (
         const room = rooms.get(name)
         if (room === undefined) return Effect.void
         room.members.delete(session)
-        if (reason !== undefined) tellRoom(name, Message.Left.make({ user: session.user!, reason, room: name }))
-        return Effect.zipRight(Effect.ignore(presence.leave(name, session.user!)), release(room))
+        return Effect.zipRight(
+          reason === undefined ? Effect.void : notify({ _tag: "Left", room: name, user: session.user!, reason }),
+          Effect.zipRight(Effect.ignore(presence.leave(name, session.user!)), release(room))
+        )
       })
 
     const join = (session: Session<Message.Message>, name: string): Effect.Effect<void> => {
@@ -230,14 +262,15 @@ export const make = (
       const already = mine.has(name)
       return (already ? Effect.void : Effect.asVoid(enter(session, name, undefined))).pipe(
         Effect.zipRight(history.position(name)),
-        Effect.match({
+        Effect.matchEffect({
           onFailure: () => {
             if (!already) void Effect.runFork(exit(session, name, undefined))
             session.unsafeSend(Message.RoomRefused.make({ room: name, code: "Unavailable", detail: "history unavailable" }))
+            return Effect.void
           },
           onSuccess: (position) => {
             session.unsafeSend(Message.RoomJoined.make({ room: name, epoch: position.epoch, offset: position.offset }))
-            if (!already) tellRoom(name, Message.Joined.make({ user: session.user!, room: name }), session)
+            return already ? Effect.void : notify({ _tag: "Joined", room: name, user: session.user! }, session)
           }
         })
       )
@@ -258,7 +291,7 @@ export const make = (
             )
             for (const entry of outcome.replay) session.unsafeSend(shared(entry.payload))
             for (const entry of outcome.live) session.unsafeSend(shared(entry.payload))
-          }).pipe(Effect.tap(() => Effect.sync(() => tellRoom(name, Message.Joined.make({ user: session.user!, room: name }), session))), Effect.asVoid, Effect.tapError(() => Effect.sync(() => room.members.delete(session))))
+          }).pipe(Effect.tap(() => notify({ _tag: "Joined", room: name, user: session.user! }, session)), Effect.asVoid, Effect.tapError(() => Effect.sync(() => room.members.delete(session))))
         ),
         Effect.catchAll(() =>
           Effect.zipRight(
@@ -282,17 +315,15 @@ export const make = (
         return
       }
       if (seen._tag === "InFlight") return
-      return Effect.match(
+      // Pipelined: the session's next message is handled without waiting for
+      // this publish, so a sender's lines go to the History back to back (one
+      // Redis round trip per line would cap a sender at ~1 line/ms). Their
+      // order holds: publishes start in arrival order, and a layer sends them
+      // in that order on one connection (Redis runs them in that order); a
+      // publish that fails is refused, and the client resends it.
+      runPublish(Effect.match(
         history.publish(name, (position, at) =>
-          textOf(Message.Said.make({
-            from: user,
-            text: message.text,
-            at,
-            seq: position.offset % 0x1_0000_0000,
-            room: name,
-            epoch: position.epoch,
-            offset: position.offset
-          }))),
+          ChatLine.saidText(user, message.text, name, position, at), { key: ChatLine.repeatKey(user, message.id, message.text) }),
         {
           onFailure: (error) => {
             seen.abandon()
@@ -304,7 +335,7 @@ export const make = (
             session.unsafeSend(Message.Ack.make({ id: message.id, ...at }))
           }
         }
-      )
+      ))
     }
 
     const who = (session: Session<Message.Message>, message: Message.Who) => {
@@ -327,6 +358,7 @@ export const make = (
       outbound: options.outbound ?? { maxBytes: defaultOutboundBytes },
       ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
       ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
+      ...(options.maxLoginBytes !== undefined ? { maxLoginBytes: options.maxLoginBytes } : {}),
       ...(options.rateLimit === false ? {} : {
         rateLimit: {
           ...(options.rateLimit ?? defaultRateLimit),
@@ -393,9 +425,16 @@ export const make = (
       }
     })
     wire = server.wire
-    // Members of a room who vanished with a lost node (cluster mode) are announced as left.
-    yield* presence.lost((room, user) =>
-      Effect.sync(() => tellRoom(room, Message.Left.make({ user, reason: "node lost", room })))
+    // On shutdown (this runs before the server's drain), publishes in flight
+    // get their answer first, within the drain timeout.
+    yield* Effect.addFinalizer(() =>
+      FiberSet.awaitEmpty(publishing).pipe(Effect.timeoutOption(options.drainTimeout ?? "10 seconds"), Effect.asVoid)
     )
+    // Members of a room who vanished with a lost node (cluster mode) are
+    // announced as left: `lost` runs on the one node that swept them, which
+    // tells its members and the other nodes.
+    yield* presence.lost((room, user) => notify({ _tag: "Left", room, user, reason: "node lost" }))
+    // Joined / Left on the other nodes, told to this node's members of the room.
+    yield* presence.changes((change) => tellRoom(change.room, noticeOf(change)))
     return server
   })

@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+import type * as Socket from "@effect/platform/Socket"
 import * as SocketServer from "@effect/platform/SocketServer"
 import type * as Codec from "@tether/protocol/Codec"
 import type * as Frame from "@tether/protocol/Frame"
@@ -189,6 +190,19 @@ export interface Server<M> {
   readonly broadcast: (message: M, options?: { readonly except?: Session<M> | undefined }) => Effect.Effect<number>
   /** Sends the goodbye message (if the protocol has one), flushes, and closes. */
   readonly kick: (session: Session<M>, reason: string) => Effect.Effect<void>
+  /**
+   * A second source of sessions: makes `socket`, accepted elsewhere (a
+   * WebSocket upgraded by an HTTP route), a session of this server, with the
+   * same registry, broadcasts, login, heartbeats, limits and drain as the
+   * sockets of its `SocketServer`. `framing` replaces the server's for this
+   * socket (e.g. `Frame.messages` for a WebSocket); the codec stays the
+   * server's, so a broadcast is still encoded once for every source. After
+   * the server started draining, the socket is refused and closed.
+   */
+  readonly accept: (
+    socket: Socket.Socket,
+    options: { readonly remote: string; readonly framing?: Frame.Framing | undefined }
+  ) => Effect.Effect<void>
 }
 
 /**
@@ -278,9 +292,22 @@ export const make = <M, E = never, R = never>(
       ).pipe(Effect.catchAllCause((cause) => Effect.logError("accept loop failed", cause)))
     )
 
+    // Connection options per framing of other sources, each framing bound to the codec once.
+    const optionsByFraming = new WeakMap<Frame.Framing, Connection.Options<M>>()
+    const optionsFor = (framing: Frame.Framing | undefined): Connection.Options<M> => {
+      if (framing === undefined || framing === options.framing) return connectionOptions
+      let found = optionsByFraming.get(framing)
+      if (found === undefined) {
+        found = { ...connectionOptions, framing, wire: Wire.make(framing, options.codec) }
+        optionsByFraming.set(framing, found)
+      }
+      return found
+    }
+
     const drainTimeout = Duration.decode(options.drainTimeout ?? defaultDrainTimeout)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
+        sessions.closed = true
         yield* Fiber.interrupt(acceptFiber)
         const open = sessions.running.size
         if (open === 0) return
@@ -304,6 +331,7 @@ export const make = <M, E = never, R = never>(
       wire,
       unsafeBroadcast: (message, opts) => sessions.unsafeBroadcast(message, opts),
       broadcast: (message, opts) => Effect.sync(() => sessions.unsafeBroadcast(message, opts)),
-      kick: (session, reason) => Effect.sync(() => sessions.kick(session, reason))
-    }
+      kick: (session, reason) => Effect.sync(() => sessions.kick(session, reason)),
+      accept: (socket, opts) => sessions.accept(socket, opts.remote, optionsFor(opts.framing))
+    } satisfies Server<M>
   })

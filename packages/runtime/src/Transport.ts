@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import type * as Socket from "@effect/platform/Socket"
+import type * as Frame from "@tether/protocol/Frame"
 
 /**
  * @since 0.1.0
@@ -38,7 +39,12 @@ export interface Handlers {
   readonly onData: (chunk: Uint8Array) => void
   /** The peer closed its side (or the transport closed without an error). */
   readonly onEnd: () => void
-  readonly onError: (error: Socket.SocketError) => void
+  /**
+   * The transport failed; or (a message transport) it refused input before
+   * buffering it: a message over its size limit, a binary message where text
+   * is expected (a `FrameError`, as the framing would have failed).
+   */
+  readonly onError: (error: Socket.SocketError | Frame.FrameError) => void
 }
 
 /**
@@ -62,7 +68,8 @@ export interface Transport {
   /**
    * Writes `chunks` as one gathered write (optional; Node: corked writes, one
    * `writev`); returns and calls `done` as `write` does. Lets large payloads
-   * go out without being copied into a batch buffer.
+   * go out without being copied into a batch buffer. A message transport
+   * (WebSocket, with `Frame.messages`) sends each chunk as one message.
    */
   readonly writev?: ((chunks: ReadonlyArray<Uint8Array>, done: (error?: Error | null) => void) => boolean) | undefined
   /**

@@ -18,7 +18,7 @@ import { ByteQueue } from "./byteQueue.js"
  * @category errors
  */
 export class FrameError extends Data.TaggedError("FrameError")<{
-  readonly reason: "FrameTooLarge" | "Malformed" | "Truncated" | "InvalidUtf8"
+  readonly reason: "FrameTooLarge" | "Malformed" | "Truncated" | "InvalidUtf8" | "BinaryMessage"
   readonly framing: string
   /** The size involved: declared frame size, or bytes left over for `Truncated`. */
   readonly size: number
@@ -35,6 +35,8 @@ export class FrameError extends Data.TaggedError("FrameError")<{
         return `${this.framing}: stream ended with ${this.size} bytes of an incomplete frame`
       case "InvalidUtf8":
         return `${this.framing}: the stream is not valid UTF-8`
+      case "BinaryMessage":
+        return `${this.framing}: a binary message of ${this.size} bytes where text is expected`
     }
   }
 }
@@ -104,6 +106,13 @@ export interface Framing {
    * Invalid UTF-8 is a `FrameError` ("InvalidUtf8"). See `Codec.decodeText`.
    */
   readonly textDecoder?: () => Decoder<string>
+  /**
+   * A framing for message-oriented transports (WebSocket): each chunk a
+   * transport delivers is one whole frame, and frames are never joined on the
+   * way out (`Wire.frame` gives one buffer per payload, which the transport
+   * sends as one message each). See `Frame.messages`.
+   */
+  readonly perMessage?: boolean
 }
 
 /**

@@ -10,6 +10,7 @@
  * @internal
  */
 import type * as Socket from "@effect/platform/Socket"
+import type { FrameError } from "@tether/protocol/Frame"
 import * as Wire from "@tether/protocol/Wire"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -141,7 +142,7 @@ export class Engine<M> implements Connection.Connection<M>, Core, Transport.Hand
     this.inbound.onEnd()
   }
 
-  onError(error: Socket.SocketError): void {
+  onError(error: Socket.SocketError | FrameError): void {
     this.fail(error)
   }
 

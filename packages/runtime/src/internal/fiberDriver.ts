@@ -103,7 +103,10 @@ const writerFiber = <M>(
     outbound.writing = true
     const bytes = outbound.take(false)
     if (bytes instanceof FrameError) return Effect.fail(bytes)
-    return Effect.flatMap(write(bytes as Uint8Array), () => turn)
+    // A message framing's batch is one buffer per message: one write each.
+    return Array.isArray(bytes)
+      ? Effect.flatMap(Effect.forEach(bytes, write, { discard: true }), () => turn)
+      : Effect.flatMap(write(bytes), () => turn)
   })
   return turn
 }

@@ -83,13 +83,27 @@ export class Sessions<M, E, R> {
   private readonly pending = new Set<Running<M>>()
   private readonly pendingByHost = new Map<string, Set<Running<M>>>()
 
-  accept(socket: Socket.Socket, remote: string): Effect.Effect<void> {
+  /** Set when the server stops accepting (the drain): later sockets from any source are refused. */
+  closed = false
+
+  /**
+   * Makes `socket` a session. `connectionOptions` (default: the server's)
+   * give another source its own framing and wire (a WebSocket's messages);
+   * the codec is the server's, so a broadcast is encoded once for all.
+   */
+  accept(
+    socket: Socket.Socket,
+    remote: string,
+    connectionOptions: Connection.Options<M> = this.connectionOptions
+  ): Effect.Effect<void> {
     const options = this.options
+    // Draining: the goodbye a live session gets, not the limit's refusal.
+    if (this.closed) return this.refuse(socket, remote, connectionOptions, "shutting down", options.goodbye)
     if (options.maxConnections !== undefined && this.running.size >= options.maxConnections) {
       // Full: a connection that has not logged in gives way to the new one (the
       // oldest, nearest its login timeout), so idle peers cannot keep real users out.
       if (options.login === undefined || !this.evictOldest(this.pending, `too many connections (limit ${options.maxConnections})`)) {
-        return this.refuse(socket, remote, `too many connections (limit ${options.maxConnections})`)
+        return this.refuse(socket, remote, connectionOptions, `too many connections (limit ${options.maxConnections})`, options.refuse)
       }
     }
     const host = hostOf(remote)
@@ -103,7 +117,7 @@ export class Sessions<M, E, R> {
         this.evictOldest(fromHost, `more than ${perHost} connections not logged in from ${host}`)
       }
     }
-    return Effect.flatMap(Connection.make(socket, this.connectionOptions), (connection) =>
+    return Effect.flatMap(Connection.make(socket, connectionOptions), (connection) =>
       Effect.sync(() => {
         this.stats.accepted++
         Metrics.connectionsAccepted.unsafeUpdate(1, [])
@@ -162,18 +176,24 @@ export class Sessions<M, E, R> {
     if (this.running.has(session.id)) session.stop = stop
   }
 
-  private refuse(socket: Socket.Socket, remote: string, reason: string): Effect.Effect<void> {
+  private refuse(
+    socket: Socket.Socket,
+    remote: string,
+    connectionOptions: Connection.Options<M>,
+    reason: string,
+    say: ((reason: string) => M | undefined) | undefined
+  ): Effect.Effect<void> {
     const options = this.options
     return Effect.gen(this, function*() {
       this.stats.refused++
       Metrics.connectionsRefused.unsafeUpdate(1, [])
       const connection = yield* Connection.make(socket, {
-        framing: options.framing,
+        framing: connectionOptions.framing,
         codec: options.codec,
-        wire: this.wire,
+        wire: connectionOptions.wire ?? this.wire,
         heartbeat: { name: "refusal", timeoutMs: 5_000, counts: "any", answers: false, pinger: undefined }
       })
-      const message = options.refuse?.(reason)
+      const message = say?.(reason)
       if (message !== undefined) connection.unsafeSend(message)
       connection.close(reason)
       yield* Effect.logWarning(`refused connection: ${reason}`).pipe(Effect.annotateLogs("remote", remote))
