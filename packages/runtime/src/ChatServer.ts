@@ -215,22 +215,39 @@ export const make = (
     }
 
     /** Rejoins `from.room` after a reconnect: replay what was missed, then live lines. */
-    const resumeRoom = (session: Session<Message.Message>, from: Message.ResumePosition): Effect.Effect<void> => {
-      const name = from.room
-      const gate = Replay.unsafeMakeGate({ epoch: from.epoch, offset: from.offset })
-      return enter(session, name, gate).pipe(
-        Effect.flatMap((room) =>
-          Replay.resume(history, name, gate, (outcome) => {
-            const position = outcome.position
-            session.unsafeSend(
-              outcome._tag === "Recovered"
-                ? Message.Recovered.make({ room: name, epoch: position.epoch, offset: position.offset, replayed: outcome.replay.length })
-                : Message.Unrecoverable.make({ room: name, reason: outcome.reason, epoch: position.epoch, offset: position.offset })
-            )
-            for (const entry of outcome.replay) session.unsafeSend(shared(entry.payload))
-            for (const entry of outcome.live) session.unsafeSend(shared(entry.payload))
-          }).pipe(Effect.tap(() => notify({ _tag: "Joined", room: name, user: session.user! }, session)), Effect.asVoid, Effect.tapError(() => Effect.sync(() => room.members.delete(session))))
-        ),
+    /**
+     * Rejoins `given.room` after a reconnect: the missed lines, then live ones.
+     * When the room's history is a new one (an in-memory server restarted),
+     * the old lines are announced lost (`Unrecoverable`, `EpochChanged`) and
+     * the new history is replayed from its start, so lines said since the
+     * restart are not lost too.
+     */
+    const resumeRoom = (session: Session<Message.Message>, given: Message.ResumePosition): Effect.Effect<void> => {
+      const name = given.room
+      return history.position(name).pipe(
+        Effect.flatMap((current) => {
+          const epochChanged = current.epoch !== given.epoch
+          const from = epochChanged ? { epoch: current.epoch, offset: 0 } : { epoch: given.epoch, offset: given.offset }
+          const gate = Replay.unsafeMakeGate(from)
+          return Effect.flatMap(enter(session, name, gate), (room) =>
+            Replay.resume(history, name, gate, (outcome) => {
+              const position = outcome.position
+              session.unsafeSend(
+                outcome._tag === "Unrecoverable"
+                  ? Message.Unrecoverable.make({ room: name, reason: outcome.reason, epoch: position.epoch, offset: position.offset })
+                  : epochChanged
+                  // The old history is gone; the new one follows from its first line.
+                  ? Message.Unrecoverable.make({ room: name, reason: "EpochChanged", epoch: from.epoch, offset: 0 })
+                  : Message.Recovered.make({ room: name, epoch: position.epoch, offset: position.offset, replayed: outcome.replay.length })
+              )
+              for (const entry of outcome.replay) session.unsafeSend(shared(entry.payload))
+              for (const entry of outcome.live) session.unsafeSend(shared(entry.payload))
+            }).pipe(
+              Effect.tap(() => notify({ _tag: "Joined", room: name, user: session.user! }, session)),
+              Effect.asVoid,
+              Effect.tapError(() => Effect.sync(() => room.members.delete(session)))
+            ))
+        }),
         Effect.catchAll(() =>
           Effect.zipRight(
             exit(session, name, undefined),
