@@ -1,24 +1,32 @@
 /**
- * The chat client: interactive (a terminal chat) or scripted (say lines,
- * exit once each is acknowledged).
+ * The chat client: interactive (a terminal chat with rooms) or scripted (say
+ * lines, exit once each is acknowledged). Both run on `ChatClient`: lines
+ * typed while disconnected are queued and sent after the reconnect, missed
+ * lines are replayed, and what happened is printed (`reconnected; 12 missed
+ * messages replayed in #lobby`, `3 queued lines sent`, ...).
  */
 import * as Cli from "@tether/node/Cli"
 import * as NodeTether from "@tether/node/NodeTether"
-import * as Codec from "@tether/protocol/Codec"
-import * as Frame from "@tether/protocol/Frame"
-import * as Message from "@tether/protocol/Message"
+import type * as Message from "@tether/protocol/Message"
 import * as Printable from "@tether/protocol/Printable"
-import * as Client from "@tether/runtime/Client"
+import * as ChatClient from "@tether/runtime/ChatClient"
+import type * as Client from "@tether/runtime/Client"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
-import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as readline from "node:readline"
 
-export interface ChatOptions {
+/** One server to dial. */
+export interface Address {
   readonly host: string
   readonly port: number
+}
+
+export interface ChatOptions {
+  /** Tried in turn: a failed server moves the client to the next one. */
+  readonly servers: ReadonlyArray<Address>
   readonly user: string
   /** A password, or a signed login token. */
   readonly credential: { readonly password: string } | { readonly token: string }
@@ -30,48 +38,41 @@ export interface ChatOptions {
 /** Exit codes of the scripted client. */
 export const ExitCodes = { loginRefused: 3, couldNotConnect: 4 } as const
 
+/** `HOST:PORT` (the host may be a bracketed IPv6 address), or undefined. */
+export const parseAddress = (text: string): Address | undefined => {
+  const colon = text.lastIndexOf(":")
+  if (colon <= 0) return undefined
+  const host = text.slice(0, colon).replace(/^\[(.*)\]$/, "$1")
+  const portText = text.slice(colon + 1)
+  if (!/^\d{1,5}$/.test(portText)) return undefined
+  const port = Number(portText)
+  return host.length > 0 && port >= 1 && port <= 65535 ? { host, port } : undefined
+}
+
+const showAddress = (address: Address | undefined) =>
+  address === undefined ? "" : address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
+
 const clock = (at: number) => new Date(at).toTimeString().slice(0, 8)
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`
 
-/**
- * How a message from the server reads in the terminal: one line, with
- * whatever the network sent escaped (no ESC / CSI / OSC sequence, C1
- * control, carriage return, new line or bidi override reaches the terminal).
- */
-export const render = (message: Message.Message): string | undefined => {
-  const line = renderRaw(message)
-  return line === undefined ? undefined : Printable.escape(line)
-}
-
-const renderRaw = (message: Message.Message): string | undefined => {
-  switch (message._tag) {
-    case "Said":
-      return `[${clock(message.at)}] <${message.from}> ${message.text}`
-    case "Joined":
-      return `* ${message.user} joined`
-    case "Left":
-      return `* ${message.user} left (${message.reason})`
-    case "Present":
-      return `* here: ${message.users.join(", ")}`
-    case "Bye":
-      return `* server closing the session: ${message.reason}`
-    case "Failure":
-      return `* server: ${message.message}`
-    default:
-      return undefined
-  }
-}
+/** How a line said in a room reads: the room is named unless it is the current one. */
+export const renderSaid = (said: Message.Said, room: string, current: string): string =>
+  `[${clock(said.at)}] ${room === current ? "" : `${room} `}<${said.from}> ${said.text}`
 
 /** How a connection state reads in the terminal's status line (escaped: reasons may quote the server). */
-export const renderState = (state: Client.State): string => Printable.escape(renderStateRaw(state))
+export const renderState = (state: Client.State, servers: ReadonlyArray<Address> = []): string =>
+  Printable.escape(renderStateRaw(state, servers))
 
-const renderStateRaw = (state: Client.State): string => {
+const renderStateRaw = (state: Client.State, servers: ReadonlyArray<Address>): string => {
+  const at = (server: number | undefined) =>
+    servers.length > 1 && server !== undefined ? ` ${showAddress(servers[server])}` : ""
   switch (state._tag) {
     case "Connecting":
-      return state.attempt === 1 ? "* connecting..." : `* connecting (attempt ${state.attempt})...`
+      return state.attempt === 1 ? `* connecting${at(state.server)}...` : `* connecting${at(state.server)} (attempt ${state.attempt})...`
     case "Connected":
-      return "* connected"
+      return state.reconnected ? `* reconnected${at(state.server)}` : `* connected${at(state.server)}`
     case "Reconnecting":
-      return `* ${state.reason}; reconnecting in ${(state.delayMs / 1000).toFixed(1)} s, attempt ${state.attempt}${
+      return `* ${state.reason}; reconnecting${servers.length > 1 ? ` to${at(state.server)}` : ""} in ${(state.delayMs / 1000).toFixed(1)} s, attempt ${state.attempt}${
         state.maxAttempts ? ` of ${state.maxAttempts}` : ""
       }`
     case "GaveUp":
@@ -81,25 +82,77 @@ const renderStateRaw = (state: Client.State): string => {
   }
 }
 
-const makeClient = (options: ChatOptions, onMessage: (m: Message.Message) => Effect.Effect<void>, reconnect: boolean) =>
-  Client.make({
-    connect: NodeTether.connect({
-      host: options.host,
-      port: options.port,
-      connectTimeout: options.connectTimeout,
-      tls: options.tls
-    }),
-    framing: Frame.lengthPrefixed(),
-    codec: Codec.json(Message.Message),
-    dialect: TetherProtocol.dialect,
-    heartbeat: Heartbeat.answer({ timeout: options.heartbeatTimeout }),
-    login: TetherProtocol.clientLogin(
-      options.user,
-      "token" in options.credential ? { token: options.credential.token } : options.credential.password
+/**
+ * How an event of the chat client reads in the terminal (undefined: not
+ * shown): one line, with whatever the network sent escaped (no ESC / CSI /
+ * OSC sequence, C1 control, carriage return, new line or bidi override
+ * reaches the terminal).
+ */
+export const renderEvent = (event: ChatClient.Event, current: string, servers: ReadonlyArray<Address> = []): string | undefined => {
+  const line = renderEventRaw(event, current, servers)
+  return line === undefined ? undefined : Printable.escape(line)
+}
+
+const renderEventRaw = (event: ChatClient.Event, current: string, servers: ReadonlyArray<Address>): string | undefined => {
+  switch (event._tag) {
+    case "Said":
+      return renderSaid(event.said, event.room, current)
+    case "Replayed":
+      return event.count === 0
+        ? undefined
+        : `* reconnected; ${plural(event.count, "missed message", "missed messages")} replayed in ${event.room}`
+    case "Unrecoverable":
+      return `* missed messages in ${event.room} could not be recovered (${
+        event.reason === "EpochChanged" ? "the server lost its history, e.g. it restarted" : "they are older than the server keeps"
+      })`
+    case "QueuedSent":
+      return `* ${plural(event.count, "queued line", "queued lines")} sent`
+    case "SayRefused":
+      return `* not sent to ${event.line.room}: ${event.code}${event.detail ? ` (${event.detail})` : ""}: ${event.line.text.slice(0, 60)}`
+    case "RoomJoined":
+      return `* joined ${event.room}${event.current ? " (now the current room)" : ""}`
+    case "RoomLeft":
+      return `* left ${event.room}`
+    case "RoomRefused":
+      return `* ${event.room}: refused (${event.code}${event.detail ? `: ${event.detail}` : ""})`
+    case "RoomList":
+      return `* your rooms: ${event.rooms.join(", ")}`
+    case "Joined":
+      return `* ${event.user} joined ${event.room}`
+    case "Left":
+      return `* ${event.user} left ${event.room} (${event.reason})`
+    case "Present":
+      return `* here in ${event.room}: ${event.users.join(", ")}`
+    case "Notice":
+      return event.message._tag === "Bye"
+        ? `* server closing the session: ${event.message.reason}`
+        : `* server: ${event.message.message}`
+    case "Connection":
+      return event.state._tag === "Connecting" && event.state.attempt === 1 && event.state.server === 0
+        ? undefined
+        : renderStateRaw(event.state, servers)
+    case "Acked":
+      return undefined
+  }
+}
+
+export const helpText = [
+  "* type a line to say it in the current room (queued while disconnected, sent on reconnect)",
+  "* /join #name   join a room and make it the current one",
+  "* /leave        leave the current room (/leave #name: that one)",
+  "* /rooms        list your rooms",
+  "* /who          who is in the current room (/who #name: that one)",
+  "* /quit         leave"
+].join("\n")
+
+const makeChat = (options: ChatOptions) =>
+  ChatClient.make({
+    connect: options.servers.map((address) =>
+      NodeTether.connect({ host: address.host, port: address.port, connectTimeout: options.connectTimeout, tls: options.tls })
     ),
-    correlate: TetherProtocol.correlate,
-    onMessage,
-    ...(reconnect ? {} : { reconnect: false as const })
+    user: options.user,
+    password: "token" in options.credential ? { token: options.credential.token } : options.credential.password,
+    heartbeat: Heartbeat.answer({ timeout: options.heartbeatTimeout })
   })
 
 const failedToConnect = (error: Client.ConnectionLost | Client.LoginRefused) =>
@@ -107,24 +160,60 @@ const failedToConnect = (error: Client.ConnectionLost | Client.LoginRefused) =>
     ? Cli.exitWith(ExitCodes.loginRefused, `login refused: ${error.reason}`)
     : Cli.exitWith(ExitCodes.couldNotConnect, `could not connect: ${error.reason}`)
 
-/** Says each line (waiting for each Ack), then exits 0. */
+/** Says each line (queued while disconnected), then exits 0 once every one is acknowledged. */
 export const scripted = (options: ChatOptions, lines: Stream.Stream<string>) =>
   Effect.gen(function*() {
-    // What others say meanwhile is printed, one line each, for scripts to read.
-    const client = yield* makeClient(options, (m) => {
-      const line = render(m)
-      return line === undefined ? Effect.void : Effect.sync(() => process.stdout.write(`${line}\n`))
-    }, false)
-    yield* Effect.mapError(client.awaitConnected, failedToConnect)
-    yield* lines.pipe(
-      Stream.filter((line) => line.length > 0),
-      Stream.runForEach((line) =>
-        TetherProtocol.say(client, line, { timeout: "10 seconds" }).pipe(
-          Effect.mapError((error) => Cli.exitWith(1, `not accepted: ${error.message}`))
-        )
-      )
+    const chat = yield* makeChat(options)
+    // Everything that happens is printed, one line each, for scripts to read.
+    yield* chat.events.pipe(
+      Stream.runForEach((event) =>
+        Effect.gen(function*() {
+          const line = renderEvent(event, yield* chat.currentRoom, options.servers)
+          if (line !== undefined) process.stdout.write(`${line}\n`)
+        })
+      ),
+      Effect.forkScoped
     )
+    // Before the first connection, a server that does not answer ends the script (exit 4);
+    // once connected, the client reconnects and what is typed meanwhile waits.
+    const firstConnection = chat.awaitConnected.pipe(Effect.mapError(failedToConnect))
+    yield* Effect.raceFirst(firstConnection, hopeless(chat, options.servers.length))
+    const saying = lines.pipe(
+      Stream.filter((line) => line.length > 0),
+      Stream.runForEach((line) => Effect.mapError(chat.say(line), (error) => Cli.exitWith(1, `not queued: ${error.message}`))),
+      Effect.zipRight(chat.awaitDrained)
+    )
+    yield* Effect.raceFirst(saying, hopeless(chat, options.servers.length))
   }).pipe(Effect.scoped)
+
+/**
+ * Fails with the exit the client's state calls for: the login refused (3);
+ * gave up (4); or, before any connection, every server failed once (4).
+ */
+const hopeless = (chat: ChatClient.ChatClient, servers: number) =>
+  chat.events.pipe(
+    Stream.filterMap((event) => (event._tag === "Connection" ? Option.some(event.state) : Option.none<Client.State>())),
+    Stream.mapAccum(false, (connectedOnce, state): [boolean, Option.Option<Client.State>] => [
+      connectedOnce || state._tag === "Connected",
+      state._tag === "GaveUp" || (!connectedOnce && state._tag === "Reconnecting" && state.attempt >= servers)
+        ? Option.some(state)
+        : Option.none()
+    ]),
+    Stream.filterMap((x) => x),
+    Stream.runHead,
+    Effect.flatMap((state) => {
+      const reason = Option.match(state, {
+        onNone: () => "closed",
+        onSome: (s: Client.State) => (s._tag === "GaveUp" || s._tag === "Reconnecting" ? s.reason : s._tag)
+      })
+      const refused = /^login refused \(status \d+\): (.*)$/.exec(reason)
+      return Effect.fail(
+        refused
+          ? Cli.exitWith(ExitCodes.loginRefused, `login refused: ${refused[1]}`)
+          : Cli.exitWith(ExitCodes.couldNotConnect, `could not connect: ${reason}`)
+      )
+    })
+  )
 
 /** Lines of a piped stdin. */
 export const stdinLines: Stream.Stream<string> = Stream.async<string>((emit) => {
@@ -134,56 +223,87 @@ export const stdinLines: Stream.Stream<string> = Stream.async<string>((emit) => 
   return Effect.sync(() => rl.close())
 })
 
+/** What a typed command does; undefined: it is a line to say. */
+export const command = (
+  chat: ChatClient.ChatClient,
+  text: string
+): Effect.Effect<string | undefined> | undefined => {
+  if (!text.startsWith("/")) return undefined
+  const [name, arg] = text.split(/\s+/, 2) as [string, string | undefined]
+  const notConnected = (effect: Effect.Effect<void, { readonly message: string }>) =>
+    Effect.match(effect, { onFailure: (error) => `* ${error.message}`, onSuccess: () => undefined })
+  switch (name) {
+    case "/help":
+      return Effect.succeed(helpText)
+    case "/join":
+      return arg === undefined ? Effect.succeed("* /join #name") : notConnected(chat.join(arg))
+    case "/leave":
+      return notConnected(chat.leave(arg))
+    case "/rooms":
+      return notConnected(chat.listRooms)
+    case "/who":
+      return notConnected(chat.who(arg))
+    default:
+      return Effect.succeed(`* unknown command ${name}; try /help`)
+  }
+}
+
 /** The interactive terminal chat. */
 export const interactive = (options: ChatOptions) =>
   Effect.gen(function*() {
     const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: `${options.user}> ` })
     yield* Effect.addFinalizer(() => Effect.sync(() => rl.close()))
+    const chat = yield* makeChat(options)
+    const prompt = () => rl.setPrompt(`${options.user} ${current}> `)
+    let current = "#lobby"
     // Print above the prompt without mangling what is being typed.
     const print = (line: string) =>
       Effect.sync(() => {
         readline.clearLine(process.stdout, 0)
         readline.cursorTo(process.stdout, 0)
         process.stdout.write(`${line}\n`)
+        prompt()
         rl.prompt(true)
       })
-    const client = yield* makeClient(options, (m) => {
-      const line = render(m)
-      return line === undefined ? Effect.void : print(line)
-    }, true)
-    yield* client.states.pipe(
-      Stream.changesWith((a, b) => JSON.stringify(a) === JSON.stringify(b)),
-      Stream.runForEach((state) => print(renderState(state))),
+    yield* chat.events.pipe(
+      Stream.runForEach((event) =>
+        Effect.gen(function*() {
+          current = yield* chat.currentRoom
+          const line = renderEvent(event, current, options.servers)
+          if (line !== undefined) yield* print(line)
+        })
+      ),
       Effect.forkScoped
     )
     const input = Stream.async<string>((emit) => {
       rl.on("line", (line) => emit.single(line))
       rl.on("close", () => emit.end())
     })
+    prompt()
     rl.prompt()
-    // Once the client gives up (or a login is refused) there is nothing left to type into.
-    // The status line has said why; exit with the code that says it too.
-    const gaveUp = client.states.pipe(
-      Stream.filter((state) => state._tag === "GaveUp"),
-      Stream.runHead,
-      Effect.zipRight(client.awaitConnected),
-      Effect.mapError((error) => Cli.exitWith(failedToConnect(error).code, "")),
-      Effect.zipRight(Effect.fail(Cli.exitWith(ExitCodes.couldNotConnect, "")))
-    )
     const typing = input.pipe(
       Stream.takeWhile((line) => line.trim() !== "/quit"),
       Stream.runForEach((line) => {
         const text = line.trim()
         if (text.length === 0) return Effect.sync(() => rl.prompt())
-        if (text === "/who") return Effect.ignore(client.send(Message.Who.make({})))
-        if (text === "/help") return print("* type a line to say it; /who lists who is here; /quit leaves")
-        if (text.startsWith("/")) return print(`* unknown command ${text}; try /help`)
-        return TetherProtocol.say(client, line, { timeout: "10 seconds" }).pipe(
-          Effect.catchAll((error) => print(`* not sent: ${error.message}`)),
-          Effect.zipRight(Effect.sync(() => rl.prompt()))
+        const run = command(chat, text)
+        if (run !== undefined) return Effect.flatMap(run, (answer) => (answer === undefined ? Effect.sync(() => rl.prompt()) : print(answer)))
+        return chat.say(line).pipe(
+          Effect.zipRight(chat.state),
+          Effect.flatMap((state) =>
+            state._tag === "Connected"
+              ? Effect.sync(() => rl.prompt())
+              : Effect.flatMap(chat.queued, (n) => print(`* not connected: queued (${plural(n, "line", "lines")} waiting)`))
+          ),
+          Effect.catchAll((error) => print(`* not queued: ${error.message}`))
         )
       })
     )
+    // Once the client gives up (or a login is refused) there is nothing left to type into.
+    // The status line has said why; exit with the code that says it too.
+    const gaveUp = hopeless(chat, options.servers.length).pipe(
+      Effect.mapError((exit) => Cli.exitWith(exit.code, ""))
+    )
     yield* Effect.raceFirst(typing, gaveUp)
-    yield* client.close
+    yield* chat.close
   }).pipe(Effect.scoped)

@@ -20,7 +20,13 @@ const mode = Options.choice("mode", ["chat", "classic"]).pipe(
   Options.withDefault("chat" as const),
   Options.withDescription("chat: Tether's chat protocol; classic: the Go heartbeat demo's binary packets")
 )
-const host = Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("server address"))
+const host = Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("server address (see --server for several)"))
+const server = Options.text("server").pipe(
+  Options.repeated,
+  Options.withDescription(
+    "chat: a server as HOST:PORT; repeat it for several, tried in turn (a failed server moves the client to the next, with the same backoff); overrides --host / --port"
+  )
+)
 const port = Cli.orUndefined(Options.integer("port").pipe(Options.withDescription("server port (default 7373; 30001 in classic mode)")))
 const user = Cli.orUndefined(Options.text("user").pipe(Options.withDescription("user name (chat default: $USER; classic default: mayee)")))
 const password = Cli.orUndefined(
@@ -85,6 +91,7 @@ const command = Command.make(
   "tether-client",
   {
     mode,
+    server,
     host,
     port,
     user,
@@ -138,9 +145,15 @@ const command = Command.make(
       const credential = token !== undefined
         ? { token }
         : { password: typed === undefined || (prompted && typed === "") ? "tether" : typed }
+      const servers: Array<Chat.Address> = []
+      for (const text of flags.server) {
+        const address = Chat.parseAddress(text)
+        if (address === undefined) return yield* Cli.exitWith(2, `--server: give HOST:PORT, not ${JSON.stringify(text.slice(0, 80))}`)
+        servers.push(address)
+      }
+      if (servers.length === 0) servers.push({ host: flags.host, port: flags.port ?? 7373 })
       const options: Chat.ChatOptions = {
-        host: flags.host,
-        port: flags.port ?? 7373,
+        servers,
         user,
         credential,
         tls: tlsOptions,
@@ -154,7 +167,9 @@ const command = Command.make(
     return program.pipe(Cli.reportExit, Effect.provide(Cli.layerLogger(flags.logFormat, flags.logLevel)))
   }
 ).pipe(Command.withDescription(
-  "Tether client. Chat: interactive in a terminal (/who, /quit), or scripted with --say or lines on stdin (exit 0 once accepted; 3 login refused, 4 could not connect). Classic: the Go heartbeat demo client."
+  "Tether client. Chat: interactive in a terminal, with rooms (/join #name, /leave, /rooms, /who, /help, /quit); or scripted with --say or lines on stdin (exit 0 once every line is accepted; 3 login refused, 4 could not connect). " +
+    "It reconnects by itself (to the next --server when there are several), queues lines typed while disconnected and sends them after the reconnect, " +
+    "and resumes each room: missed lines are replayed, or it says they could not be recovered. Classic: the Go heartbeat demo client."
 ))
 
 const cli = Command.run(command, { name: "tether-client", version: "0.1.0" })

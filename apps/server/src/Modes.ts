@@ -33,6 +33,9 @@ export interface Common {
   /** Connections not logged in yet, in all and per address (chat, classic). */
   readonly maxPending?: number | undefined
   readonly maxPendingPerAddress?: number | undefined
+  /** Chat: the in-memory history's bounds (lines and age per room). */
+  readonly historySize?: number | undefined
+  readonly historyAge?: Duration.Duration | undefined
   /** Bytes a connection may send before its login succeeds (chat, classic; default 64 KiB). */
   readonly maxLoginBytes?: number | undefined
   /** Per-session rate (chat): messages per second, burst, bytes per second; undefined: the default. */
@@ -96,7 +99,11 @@ export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "
       ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
       ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
       ...(options.maxLoginBytes !== undefined ? { maxLoginBytes: options.maxLoginBytes } : {}),
-      ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {})
+      ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {}),
+      historyLimits: {
+        ...(options.historySize !== undefined ? { maxEntries: options.historySize } : {}),
+        ...(options.historyAge !== undefined ? { maxAgeMs: Duration.toMillis(options.historyAge) } : {})
+      }
     })
     // WebSocket peers: the same sessions and codec; each message one frame, as large as a TCP one.
     const messages = Frame.messages({ maxFrameBytes: options.maxFrameBytes })

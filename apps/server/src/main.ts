@@ -14,6 +14,7 @@ import * as Health from "@tether/runtime/Health"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Cluster from "./Cluster.js"
 import * as Lifecycle from "./Lifecycle.js"
 import * as Modes from "./Modes.js"
 import * as Security from "./Security.js"
@@ -61,6 +62,14 @@ const maxPending = Cli.orUndefined(
   Options.integer("max-pending").pipe(Options.withDescription(
     "connections not logged in yet, at most (default: half of --max-connections when that is given, else unlimited): peers that never log in cannot take every slot"
   ))
+)
+const historySize = Options.integer("history-size").pipe(
+  Options.withDefault(1000),
+  Options.withDescription("chat: lines kept per room for replay after a reconnect (also bounded to 4 MiB per room)")
+)
+const historyAge = Cli.duration("history-age").pipe(
+  Options.withDefault(Duration.minutes(10)),
+  Options.withDescription("chat: how long a line is kept for replay")
 )
 const maxLoginBytes = Options.integer("max-login-bytes").pipe(
   Options.withDefault(64 * 1024),
@@ -115,6 +124,22 @@ const tlsCa = Cli.orUndefined(
 const tlsClientAuth = Options.boolean("tls-client-auth").pipe(
   Options.withDescription("require a client certificate signed by --tls-ca")
 )
+const redis = Cli.orUndefined(
+  Options.text("redis").pipe(
+    Options.withDescription(
+      "cluster mode (chat): rooms, history and presence in this Redis (redis://[user:password@]HOST:PORT[/db]), shared by every tether-server given the same one; default: all in this process"
+    )
+  )
+)
+const nodeId = Cli.orUndefined(
+  Options.text("node-id").pipe(
+    Options.withDescription("this server's id in the cluster (letters, digits, . _ : -; at most 64); default hostname-pid-random")
+  )
+)
+const redisPrefix = Options.text("redis-prefix").pipe(
+  Options.withDefault("tether:"),
+  Options.withDescription("prefix of every Redis key of the cluster (two clusters may share one Redis)")
+)
 const framing = Options.choice("framing", ["length", "lines"]).pipe(
   Options.withDefault("length" as const),
   Options.withDescription("echo mode's framing: length (u32 big-endian length + payload) or lines (newline-delimited)")
@@ -136,6 +161,8 @@ const command = Command.make(
     maxPending,
     maxPendingPerAddress,
     maxLoginBytes,
+    historySize,
+    historyAge,
     rateMessages,
     rateBytes,
     drainTimeout,
@@ -146,6 +173,9 @@ const command = Command.make(
     tlsKey,
     tlsCa,
     tlsClientAuth,
+    redis,
+    nodeId,
+    redisPrefix,
     framing,
     logFormat: Cli.logOptions().format,
     logLevel: Cli.logOptions().level
@@ -162,6 +192,8 @@ const command = Command.make(
         (flags.maxConnections !== undefined ? Math.max(1, Math.ceil(flags.maxConnections / 2)) : undefined),
       maxPendingPerAddress: flags.maxPendingPerAddress,
       maxLoginBytes: flags.maxLoginBytes,
+      historySize: flags.historySize,
+      historyAge: flags.historyAge,
       rateLimit: { messagesPerSecond: flags.rateMessages, burst: flags.rateMessages * 2, bytesPerSecond: flags.rateBytes },
       drainTimeout: flags.drainTimeout,
       driver: flags.driver
@@ -175,6 +207,11 @@ const command = Command.make(
       if (flags.httpPort !== undefined && (flags.httpPort < 0 || flags.httpPort > 65535)) {
         return yield* Cli.exitWith(2, "--http-port must be 0 to 65535")
       }
+      if (flags.redis !== undefined && flags.mode !== "chat") return yield* Cli.exitWith(2, "--redis applies to chat mode only")
+      if (flags.nodeId !== undefined && !Cluster.nodeIdPattern.test(flags.nodeId)) {
+        return yield* Cli.exitWith(2, "--node-id: 1 to 64 letters, digits or . _ : -")
+      }
+      const node = flags.nodeId ?? Cluster.defaultNodeId()
       const auth = yield* Security.authenticator({
         usersFile: flags.users,
         tokenSecretFile: flags.tokenSecretFile,
@@ -183,7 +220,7 @@ const command = Command.make(
       })
       const tls = yield* Security.tlsOptions({ cert: flags.tlsCert, key: flags.tlsKey, ca: flags.tlsCa, clientAuth: flags.tlsClientAuth })
       const start = flags.mode === "chat"
-        ? Modes.chat({ ...common, heartbeat: flags.heartbeat })
+        ? Modes.chat({ ...common, heartbeat: flags.heartbeat, nodeId: node })
         : flags.mode === "echo"
         ? Modes.echo({ ...common, framing: flags.framing })
         : Modes.classic(common)
@@ -215,12 +252,21 @@ const command = Command.make(
           }`
         // Whatever --log-level: a script that asked for --port 0 learns the port here.
         yield* Cli.logAlways(`listening on ${running.address.hostname}:${running.address.port}${web}`).pipe(
+          Effect.annotateLogs(flags.redis === undefined ? {} : { node, redis: Cluster.redact(flags.redis) }),
           Effect.annotateLogs({ mode: flags.mode, tls: tls === undefined ? "off" : tls.requireClientCert ? "client-auth" : "on" })
         )
         return yield* Effect.never
       }).pipe(
         Effect.scoped,
-        Effect.provide(Layer.mergeAll(NodeTether.layerServer({ host: flags.host, port: listenPort, tls }), auth, Health.layer())),
+        Effect.provide(Layer.mergeAll(
+          NodeTether.layerServer({ host: flags.host, port: listenPort, tls }),
+          auth,
+          flags.redis === undefined
+            ? Health.layer()
+            : Cluster.layer({ url: flags.redis, nodeId: node, prefix: flags.redisPrefix }).pipe(Layer.provideMerge(Health.layer()))
+        )),
+        Effect.catchTag("RedisError", (error) =>
+          Effect.fail(Cli.exitWith(3, `cannot reach Redis at ${Cluster.redact(flags.redis ?? "")}: ${error.message}`))),
         Effect.catchTag("SocketServerError", (error) =>
           Effect.fail(Cli.exitWith(1, `cannot listen on ${flags.host}:${listenPort}: ${String((error.cause as Error)?.message ?? error.cause)}`)))
       )

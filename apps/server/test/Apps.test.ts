@@ -87,6 +87,43 @@ describe("tether-server chat mode with tether-client", () => {
   })
 })
 
+describe("tether-client across a server restart", () => {
+  it("two scripted clients: they reconnect by themselves, say the history was lost, and a line typed meanwhile is sent once after the reconnect", async () => {
+    const { port, server } = await P.startServer(["--log-format", "json"])
+    const address = `127.0.0.1:${port}`
+    const carol = P.start(P.clientBin, ["--server", address, "--user", "carol"])
+    // bob's first server is down: he fails over to the second.
+    const bob = P.start(P.clientBin, ["--server", "127.0.0.1:1", "--server", address, "--user", "bob"])
+    await server.waitFor(/"message":"logged in".*"user":"carol"/)
+    await server.waitFor(/"message":"logged in".*"user":"bob"/, 8000)
+    bob.proc.stdin.write("before\n")
+    await carol.waitFor(/<bob> before/)
+    server.proc.kill("SIGTERM")
+    assert.strictEqual(await server.exited(), 0)
+    await bob.waitFor(/reconnecting/)
+    bob.proc.stdin.write("while away\n")
+    const again = P.start(P.serverBin, ["--port", String(port), "--log-format", "json"])
+    await again.waitFor(/listening on/)
+    for (const client of [carol, bob]) {
+      await client.waitFor(/\* missed messages in #lobby could not be recovered \(the server lost its history/, 20000)
+    }
+    await bob.waitFor(/\* 1 queued line sent/, 5000)
+    // The queued line went out once bob was back (in the new history); carol sees it too if she
+    // was back first (the new history before her return is not replayed: she was told so).
+    assert.strictEqual(bob.output().match(/<bob> while away/g)?.length, 1, "said once")
+    bob.proc.stdin.write("after\n")
+    await carol.waitFor(/<bob> after/, 10000)
+    bob.proc.stdin.end()
+    assert.strictEqual(await bob.exited(), 0, bob.output())
+    carol.proc.stdin.end()
+    assert.strictEqual(await carol.exited(), 0, carol.output())
+    assert.isAtMost(carol.output().match(/<bob> while away/g)?.length ?? 0, 1, "never shown twice")
+    assert.strictEqual(carol.output().match(/<bob> before/g)?.length, 1)
+    assert.match(carol.output(), /\* server closing the session: shutting down/)
+    assert.match(bob.output(), /reconnecting to 127\.0\.0\.1:1 in/, "bob says which server he tries")
+  }, 45_000)
+})
+
 describe("tether-server classic mode", () => {
   it("the classic client logs in and gets ServerDemos; a mute client is kicked by the heartbeat", async () => {
     const { port } = await P.startServer(["--mode", "classic", "--heartbeat-interval", "200ms", "--heartbeat-timeout", "600ms"])

@@ -158,5 +158,21 @@ describe("chat rooms and resume", () => {
       yield* until(() => of(back, "Unrecoverable").length === 1)
       assert.strictEqual(of(back, "Unrecoverable")[0]!.reason, "EpochChanged")
       assert.strictEqual(of(back, "Said").length, 0)
+      // Lines said on the new server while a client was still away are not lost with the old history.
+      const bob = yield* connect(running.address.port, { _tag: "Login", user: "bob", password: "pw" })
+      yield* until(() => of(bob, "RoomJoined").length === 1)
+      bob.socket.write(frame({ _tag: "Say", id: 1, text: "after the restart" }))
+      yield* until(() => of(bob, "Ack").length === 1)
+      const late = yield* connect(running.address.port, {
+        _tag: "Login",
+        user: "carol",
+        password: "pw",
+        resume: [{ room: "#lobby", epoch: first.epoch!, offset: first.offset! }]
+      })
+      yield* until(() => of(late, "Said").length === 1)
+      assert.deepInclude(of(late, "Unrecoverable")[0], { reason: "EpochChanged", offset: 0 })
+      assert.deepStrictEqual(of(late, "Said").map((s) => s.text), ["after the restart"])
+      const at = late.messages.findIndex((m) => m._tag === "Unrecoverable")
+      assert.isTrue(late.messages.slice(0, at).every((m) => m._tag !== "Said"), "the notice comes before the new history")
     }).pipe(Effect.scoped, Effect.provide(services(History.layerMemory()))))
 })

@@ -60,7 +60,9 @@ export interface Options {
 export const keys = (prefix: string, room: string) => ({
   meta: `${prefix}h:{${room}}:meta`,
   stream: `${prefix}h:{${room}}:log`,
-  channel: `${prefix}h:{${room}}`
+  channel: `${prefix}h:{${room}}`,
+  /** A publish's idempotency key (10 minutes). */
+  repeat: (key: string) => `${prefix}h:{${room}}:r:${key}`
 })
 
 /**
@@ -130,14 +132,19 @@ export const make = (
     })
     yield* redis.onReconnect(feeds.reconnected)
 
-    const publish = (room: string, render: (position: History.Position, at: number) => string) =>
+    const publish = (
+      room: string,
+      render: (position: History.Position, at: number) => string,
+      options?: { readonly key?: string }
+    ) =>
       Effect.suspend(() => {
         const template = compiler.compile(render)
         if (template === undefined) {
           return Effect.dieMessage("History.publish: render must write the epoch, offset and time it is given verbatim")
         }
         const k = keys(prefix, room)
-        return redis.eval(Scripts.publish, [k.meta, k.stream], [k.channel, newEpoch(), ...limitArgs, ...template]).pipe(
+        const scriptKeys = options?.key === undefined ? [k.meta, k.stream] : [k.meta, k.stream, k.repeat(options.key)]
+        return redis.eval(Scripts.publish, scriptKeys, [k.channel, newEpoch(), ...limitArgs, ...template]).pipe(
           Effect.map((reply): History.Position => {
             const [epoch, offset] = reply as ReadonlyArray<Reply>
             return { epoch: epoch as string, offset: Number(offset) }

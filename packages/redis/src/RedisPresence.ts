@@ -75,12 +75,27 @@ export const keys = (prefix: string) => ({
   names: (node: string) => `${prefix}p:node:{${node}}:names`,
   sweep: (node: string) => `${prefix}p:node:{${node}}:sweep`,
   name: (user: string) => `${prefix}p:name:{${user}}`,
-  room: (room: string) => `${prefix}p:room:{${room}}`
+  room: (room: string) => `${prefix}p:room:{${room}}`,
+  changes: `${prefix}p:changes`
 })
 
 const SEPARATOR = "\u0000"
 const millis = (input: Duration.DurationInput) => Duration.toMillis(Duration.decode(input))
 const unavailable = (error: Redis.RedisError) => new Presence.PresenceUnavailable({ reason: error.message })
+
+/** A change read from the channel; anything malformed is dropped. */
+const parseChange = (message: string): { readonly node: string; readonly change: Presence.Change } | undefined => {
+  try {
+    const value = JSON.parse(message) as Record<string, unknown>
+    const { node, _tag, room, user, reason } = value
+    if (typeof node !== "string" || typeof room !== "string" || typeof user !== "string") return undefined
+    if (_tag === "Joined") return { node, change: { _tag, room, user } }
+    if (_tag === "Left" && typeof reason === "string") return { node, change: { _tag, room, user, reason } }
+    return undefined
+  } catch {
+    return undefined
+  }
+}
 
 /**
  * @since 0.2.0
@@ -97,6 +112,8 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
     const names = new Map<string, string>()
     const memberships = new Set<string>()
     const handlers = new Set<(room: string, user: string) => Effect.Effect<void>>()
+    const pending = new Map<string, "release" | "leave" | "join">()
+    let retryPending: Effect.Effect<void, Redis.RedisError> = Effect.void
     const many = { concurrency: 16, discard: true } as const
 
     const rejoin = (entry: string) => {
@@ -120,6 +137,7 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
         ), many)
       // The heartbeat key was gone: Redis restarted, or this node was
       // thought dead. Say again what this node holds.
+      yield* Effect.suspend(() => retryPending)
       if (previous === null && memberships.size > 0) {
         yield* Effect.logWarning(`presence: node ${me} re-registers ${memberships.size} memberships`)
         yield* Effect.forEach(memberships, rejoin, many)
@@ -219,26 +237,57 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
         Effect.mapError(unavailable)
       )
 
+    // A release, leave or join that failed (Redis unreachable) is retried by
+    // the heartbeat until it succeeds: otherwise the name would stay held (the
+    // heartbeat refreshed it), the member listed or missing in `members`, for
+    // as long as the node lives.
+    const releaseNow = (user: string, session: string) =>
+      Effect.zipRight(
+        redis.eval(Scripts.deleteIf, [k.name(user)], [session]),
+        redis.command(["SREM", k.names(me), user + SEPARATOR + session])
+      )
+    const leaveNow = (room: string, user: string) =>
+      Effect.zipRight(
+        redis.eval(Scripts.leaveIf, [k.room(room)], [user, me]),
+        redis.command(["SREM", k.memberships(me), room + SEPARATOR + user])
+      )
+    retryPending = Effect.forEach(pending, ([key, op]) => {
+      const [a, b] = key.slice(1).split(SEPARATOR) as [string, string]
+      // A leave of a room joined again since is void, and a join of a room left since.
+      const member = memberships.has(a + SEPARATOR + b)
+      const retry: Effect.Effect<unknown, Redis.RedisError> = op === "leave"
+        ? (member ? Effect.void : leaveNow(a, b))
+        : op === "join"
+        ? (member ? rejoin(a + SEPARATOR + b) : Effect.void)
+        : releaseNow(a, b)
+      return retry.pipe(
+        Effect.zipRight(Effect.sync(() => pending.delete(key)))
+      )
+    }, many)
+
     const release = (user: string, session: string) =>
-      Effect.gen(function*() {
-        yield* redis.eval(Scripts.deleteIf, [k.name(user)], [session])
-        yield* redis.command(["SREM", k.names(me), user + SEPARATOR + session])
+      Effect.suspend(() => {
         if (names.get(user) === session) names.delete(user)
-      }).pipe(Effect.mapError(unavailable))
+        return releaseNow(user, session).pipe(
+          Effect.tapError(() => Effect.sync(() => pending.set("N" + user + SEPARATOR + session, "release")))
+        )
+      }).pipe(Effect.asVoid, Effect.mapError(unavailable))
 
     const join = (room: string, user: string) =>
-      Effect.zipRight(rejoin(room + SEPARATOR + user), Effect.sync(() => memberships.add(room + SEPARATOR + user))).pipe(
-        Effect.asVoid,
-        Effect.mapError(unavailable)
-      )
+      Effect.suspend(() => {
+        memberships.add(room + SEPARATOR + user)
+        return rejoin(room + SEPARATOR + user).pipe(
+          Effect.tapError(() => Effect.sync(() => pending.set("J" + room + SEPARATOR + user, "join")))
+        )
+      }).pipe(Effect.asVoid, Effect.mapError(unavailable))
 
     const leave = (room: string, user: string) =>
-      Effect.gen(function*() {
-        const entry = room + SEPARATOR + user
-        yield* redis.eval(Scripts.leaveIf, [k.room(room)], [user, me])
-        yield* redis.command(["SREM", k.memberships(me), entry])
-        memberships.delete(entry)
-      }).pipe(Effect.mapError(unavailable))
+      Effect.suspend(() => {
+        memberships.delete(room + SEPARATOR + user)
+        return leaveNow(room, user).pipe(
+          Effect.tapError(() => Effect.sync(() => pending.set("L" + room + SEPARATOR + user, "leave")))
+        )
+      }).pipe(Effect.asVoid, Effect.mapError(unavailable))
 
     const members = (room: string, options?: { readonly limit?: number }) =>
       redis.command(["HKEYS", k.room(room)]).pipe(
@@ -255,7 +304,28 @@ export const make = (options: Options): Effect.Effect<Presence.Presence["Type"],
         () => Effect.sync(() => handlers.delete(onLost))
       ).pipe(Effect.asVoid)
 
-    return Presence.Presence.of({ claim, release, join, leave, members, lost })
+    // Joined / Left notices between nodes: one channel for the cluster (they
+    // are rare beside lines; each node drops those of rooms it has no members
+    // in), tagged with the announcing node so it skips its own.
+    const announce = (change: Presence.Change) =>
+      redis.command(["PUBLISH", k.changes, JSON.stringify({ node: me, ...change })]).pipe(
+        Effect.asVoid,
+        Effect.mapError(unavailable)
+      )
+
+    const changes = (onChange: (change: Presence.Change) => void) =>
+      redis.subscribe(k.changes, (message) => {
+        const change = parseChange(message)
+        if (change !== undefined && change.node !== me) onChange(change.change)
+      }).pipe(
+        Effect.tapError((error) => Effect.logWarning("presence: cannot subscribe to changes (retrying)", error)),
+        Effect.retry(Schedule.spaced(refreshInterval)),
+        Effect.orDie,
+        Effect.forkScoped,
+        Effect.asVoid
+      )
+
+    return Presence.Presence.of({ claim, release, join, leave, members, lost, announce, changes })
   })
 
 /**

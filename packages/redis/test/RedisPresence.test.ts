@@ -53,6 +53,63 @@ describe("RedisPresence", () => {
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 
+  it.live("announce reaches the other nodes' changes, not the announcing node's own", () => {
+    const prefix = Fixtures.prefix()
+    return Effect.gen(function*() {
+      const a = yield* presenceNode({ prefix, nodeId: "a" })
+      const b = yield* presenceNode({ prefix, nodeId: "b" })
+      const c = yield* presenceNode({ prefix, nodeId: "c" })
+      const seen = { a: [] as Array<string>, b: [] as Array<string>, c: [] as Array<string> }
+      const record = (into: Array<string>) => (change: { _tag: string; room: string; user: string; reason?: string }) =>
+        void into.push(`${change._tag} ${change.room} ${change.user}${change.reason ? ` (${change.reason})` : ""}`)
+      yield* a.changes(record(seen.a))
+      yield* b.changes(record(seen.b))
+      yield* c.changes(record(seen.c))
+      // The subscriptions are forked: wait until a's announcement is seen.
+      yield* a.announce({ _tag: "Joined", room: "#r", user: "ann" }).pipe(
+        Effect.zipRight(Effect.suspend(() => seen.b.length > 0 && seen.c.length > 0 ? Effect.void : Effect.fail("not yet"))),
+        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("5 seconds")))
+      )
+      yield* b.announce({ _tag: "Left", room: "#r", user: "bo", reason: "node lost" })
+      yield* Fixtures.eventually(() => seen.a.length > 0 && seen.c.some((x) => x.startsWith("Left")))
+      assert.isTrue(seen.b.every((x) => x === "Joined #r ann"))
+      assert.deepStrictEqual(seen.a, ["Left #r bo (node lost)"])
+      assert.isTrue(seen.c.includes("Left #r bo (node lost)"))
+      assert.isFalse(seen.b.some((x) => x.startsWith("Left")), "a node skips its own announcement")
+    }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
+  })
+
+  it.live("a release, a leave and a join that failed while cut off from Redis are done once it is back", () => {
+    const prefix = Fixtures.prefix()
+    return Effect.gen(function*() {
+      const proxy = yield* Proxy.make(Fixtures.url)
+      // A long TTL: only the retry, not an expiry, can free the name within the test.
+      const slow = { nodeTtl: "20 seconds", refreshInterval: "150 millis", sweepInterval: "150 millis" } as const
+      const a = yield* presenceNode({ prefix, nodeId: "a", ...slow }, proxy.url)
+      const b = yield* presenceNode({ prefix, nodeId: "b", ...slow })
+      assert.isTrue(yield* a.claim("alice", "s1"))
+      yield* a.join("r", "alice")
+      yield* proxy.cut
+      assert.isTrue(Either.isLeft(yield* Effect.either(a.leave("r", "alice"))))
+      assert.isTrue(Either.isLeft(yield* Effect.either(a.release("alice", "s1"))))
+      assert.isTrue(Either.isLeft(yield* Effect.either(a.join("s", "zed"))))
+      yield* Effect.sleep("300 millis")
+      assert.isFalse(yield* b.claim("alice", "s2"))
+      assert.deepStrictEqual(yield* b.members("r"), ["alice"])
+      yield* proxy.restore
+      yield* Effect.suspend(() => b.claim("alice", "s2")).pipe(
+        Effect.filterOrFail((claimed) => claimed),
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds")))
+      )
+      assert.deepStrictEqual(yield* b.members("r"), [])
+      const listed = yield* b.members("s").pipe(
+        Effect.filterOrFail((users) => users.length > 0),
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds")))
+      )
+      assert.deepStrictEqual(listed, ["zed"])
+    }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
+  })
+
   it.live("a node cut off from Redis is announced lost within the bound, once, by one survivor", () => {
     const prefix = Fixtures.prefix()
     return Effect.gen(function*() {

@@ -11,7 +11,11 @@
  * resuming a room gets a `Replay` gate, so the missed lines come first and
  * the live ones follow with no gap and no repeat at the seam. A line goes to
  * every member of its room, its sender included (the sender's position moves
- * with it, as everyone's does).
+ * with it, as everyone's does). A session's `Say`s are published back to
+ * back, in arrival order, each with an idempotency key (a resend to another
+ * node after a failover is acknowledged, not published again). `Joined` /
+ * `Left` go to this node's members and, through `Presence.announce`, to the
+ * other nodes'.
  *
  * @since 0.2.0
  */
@@ -19,19 +23,17 @@ import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
-import * as Wire from "@tether/protocol/Wire"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import type * as Connection from "./Connection.js"
 import * as Dedupe from "./Dedupe.js"
+import * as ChatLine from "./internal/chatLine.js"
 import type * as Heartbeat from "./Heartbeat.js"
 import * as History from "./History.js"
 import * as Presence from "./Presence.js"
+import * as RoomFanout from "./internal/roomFanout.js"
 import * as Replay from "./Replay.js"
 import * as Server from "./Server.js"
 import type { Session } from "./Session.js"
@@ -61,6 +63,8 @@ export interface Options {
   readonly whoLimit?: number
   /** Names this node in session keys (cluster mode: unique per node; default random). */
   readonly nodeId?: string
+  /** Bounds of the in-memory history, when the context has no `History` (default `History.defaultLimits`). */
+  readonly historyLimits?: Partial<History.Limits>
   /** How long a failed `Say` should wait before it is resent (default 1 s). */
   readonly retryAfterMs?: number
   /** See `Server.Options.maxPending` / `maxPendingPerAddress`. */
@@ -96,14 +100,6 @@ export const defaultOutboundBytes = 4 * 1024 * 1024
 
 type Position = { readonly room: string; readonly epoch: string; readonly offset: number }
 
-/** One room's fan-out on this node. */
-interface Room {
-  readonly name: string
-  readonly members: Map<Session<Message.Message>, Replay.Gate | undefined>
-  readonly subscribed: Deferred.Deferred<void, History.HistoryUnavailable>
-  readonly scope: Scope.CloseableScope
-}
-
 const lobby = Message.defaultRoom
 
 /**
@@ -119,7 +115,7 @@ export const make = (
 ): Effect.Effect<Server.Server<Message.Message>, never, SocketServer.SocketServer | Server.Authenticator | Scope.Scope> =>
   Effect.gen(function*() {
     const history = yield* Option.match(yield* Effect.serviceOption(History.History), {
-      onNone: () => History.makeMemory(),
+      onNone: () => History.makeMemory(options.historyLimits),
       onSome: Effect.succeed
     })
     const presence = yield* Option.match(yield* Effect.serviceOption(Presence.Presence), {
@@ -141,68 +137,38 @@ export const make = (
       if (typeof text !== "string") throw text
       return text
     }
-    const encoder = new TextEncoder()
-    const rooms = new Map<string, Room>()
+    // The shortcut must write what the codec writes: checked once, a defect at start if not.
+    const sample = { from: "ann", text: "hi \"there\"\n", at: 5, seq: 0, room: "#r", epoch: "e1", offset: 7 }
+    if (ChatLine.saidText(sample.from, sample.text, sample.room, sample, sample.at) !== textOf(Message.Said.make(sample))) {
+      return yield* Effect.dieMessage("ChatServer: the Said shortcut no longer matches the JSON codec")
+    }
+    // Says are published without waiting for the previous one (see `say`).
+    const publishing = yield* FiberSet.make<void>()
+    const runPublish = yield* FiberSet.runtime(publishing)<never>()
     const joined = new Map<number, Set<string>>()
     const roomsOf = (session: Session<Message.Message>) => joined.get(session.id) ?? new Set<string>()
     const sessionKey = (session: Session<Message.Message>) => `${nodeId}:${session.id}`
 
-    let wire: Wire.Wire<Message.Message> | undefined
+    const rooms = new RoomFanout.RoomFanout(history, serverScope, announceUpTo)
     /** A history entry as a payload for this server's wire, encoded once for all members. */
-    const shared = (payload: string) => new Wire.Encoded(wire!.textual ? payload : encoder.encode(payload))
+    const shared = (payload: string) => rooms.shared(payload)
+    const roomOf = (name: string) => rooms.roomOf(name)
+    const release = (room: RoomFanout.Room) => rooms.release(room)
 
-    const deliver: History.Deliver = (name, epoch, entry) => {
-      const room = rooms.get(name)
-      if (room === undefined) return
-      const payload = shared(entry.payload)
-      for (const [session, gate] of room.members) {
-        if (gate === undefined || gate.offer(epoch, entry)) session.unsafeSend(payload)
-      }
-    }
+    const noticeOf = (change: Presence.Change): Message.Message =>
+      change._tag === "Joined"
+        ? Message.Joined.make({ user: change.user, room: change.room })
+        : Message.Left.make({ user: change.user, reason: change.reason, room: change.room })
 
-    /** The room's fan-out on this node, subscribed to its history (once per room). */
-    const roomOf = (name: string): Effect.Effect<Room, History.HistoryUnavailable> =>
+    const tellRoom = (name: string, message: Message.Message, except?: Session<Message.Message>) =>
+      rooms.tell(name, message, except)
+
+    /** A member joined or left: told to this node's members (but `except`), then to the other nodes'. */
+    const notify = (change: Presence.Change, except?: Session<Message.Message>): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const existing = rooms.get(name)
-        if (existing !== undefined) return Effect.as(Deferred.await(existing.subscribed), existing)
-        const room: Room = {
-          name,
-          members: new Map(),
-          subscribed: Deferred.unsafeMake(FiberId.none),
-          scope: Effect.runSync(Scope.fork(serverScope, ExecutionStrategy.sequential))
-        }
-        rooms.set(name, room)
-        return history.subscribe(name, deliver).pipe(
-          Scope.extend(room.scope),
-          Effect.exit,
-          Effect.flatMap((exit) => {
-            Deferred.unsafeDone(room.subscribed, exit)
-            if (Exit.isFailure(exit)) {
-              rooms.delete(name)
-              return Effect.zipRight(Scope.close(room.scope, Exit.void), Effect.failCause(exit.cause))
-            }
-            return Effect.succeed(room)
-          })
-        )
+        tellRoom(change.room, noticeOf(change), except)
+        return Effect.ignore(presence.announce(change))
       })
-
-    /** Forgets a room this node no longer has members in. */
-    const release = (room: Room) =>
-      room.members.size === 0 && rooms.get(room.name) === room
-        ? Effect.suspend(() => {
-          rooms.delete(room.name)
-          return Scope.close(room.scope, Exit.void)
-        })
-        : Effect.void
-
-    /** Sends `message` to this node's members of `room`, but `except`. */
-    const tellRoom = (name: string, message: Message.Message, except?: Session<Message.Message>) => {
-      const room = rooms.get(name)
-      if (room === undefined) return
-      if ((message._tag === "Joined" || message._tag === "Left") && room.members.size > announceUpTo) return
-      const payload = Wire.share(wire!, message)
-      for (const session of room.members.keys()) if (session !== except) session.unsafeSend(payload)
-    }
 
     const enter = (session: Session<Message.Message>, name: string, gate: Replay.Gate | undefined) =>
       Effect.flatMap(roomOf(name), (room) => {
@@ -219,8 +185,10 @@ export const make = (
         const room = rooms.get(name)
         if (room === undefined) return Effect.void
         room.members.delete(session)
-        if (reason !== undefined) tellRoom(name, Message.Left.make({ user: session.user!, reason, room: name }))
-        return Effect.zipRight(Effect.ignore(presence.leave(name, session.user!)), release(room))
+        return Effect.zipRight(
+          reason === undefined ? Effect.void : notify({ _tag: "Left", room: name, user: session.user!, reason }),
+          Effect.zipRight(Effect.ignore(presence.leave(name, session.user!)), release(room))
+        )
       })
 
     const join = (session: Session<Message.Message>, name: string): Effect.Effect<void> => {
@@ -232,36 +200,54 @@ export const make = (
       const already = mine.has(name)
       return (already ? Effect.void : Effect.asVoid(enter(session, name, undefined))).pipe(
         Effect.zipRight(history.position(name)),
-        Effect.match({
+        Effect.matchEffect({
           onFailure: () => {
             if (!already) void Effect.runFork(exit(session, name, undefined))
             session.unsafeSend(Message.RoomRefused.make({ room: name, code: "Unavailable", detail: "history unavailable" }))
+            return Effect.void
           },
           onSuccess: (position) => {
             session.unsafeSend(Message.RoomJoined.make({ room: name, epoch: position.epoch, offset: position.offset }))
-            if (!already) tellRoom(name, Message.Joined.make({ user: session.user!, room: name }), session)
+            return already ? Effect.void : notify({ _tag: "Joined", room: name, user: session.user! }, session)
           }
         })
       )
     }
 
     /** Rejoins `from.room` after a reconnect: replay what was missed, then live lines. */
-    const resumeRoom = (session: Session<Message.Message>, from: Message.ResumePosition): Effect.Effect<void> => {
-      const name = from.room
-      const gate = Replay.unsafeMakeGate({ epoch: from.epoch, offset: from.offset })
-      return enter(session, name, gate).pipe(
-        Effect.flatMap((room) =>
-          Replay.resume(history, name, gate, (outcome) => {
-            const position = outcome.position
-            session.unsafeSend(
-              outcome._tag === "Recovered"
-                ? Message.Recovered.make({ room: name, epoch: position.epoch, offset: position.offset, replayed: outcome.replay.length })
-                : Message.Unrecoverable.make({ room: name, reason: outcome.reason, epoch: position.epoch, offset: position.offset })
-            )
-            for (const entry of outcome.replay) session.unsafeSend(shared(entry.payload))
-            for (const entry of outcome.live) session.unsafeSend(shared(entry.payload))
-          }).pipe(Effect.tap(() => Effect.sync(() => tellRoom(name, Message.Joined.make({ user: session.user!, room: name }), session))), Effect.asVoid, Effect.tapError(() => Effect.sync(() => room.members.delete(session))))
-        ),
+    /**
+     * Rejoins `given.room` after a reconnect: the missed lines, then live ones.
+     * When the room's history is a new one (an in-memory server restarted),
+     * the old lines are announced lost (`Unrecoverable`, `EpochChanged`) and
+     * the new history is replayed from its start, so lines said since the
+     * restart are not lost too.
+     */
+    const resumeRoom = (session: Session<Message.Message>, given: Message.ResumePosition): Effect.Effect<void> => {
+      const name = given.room
+      return history.position(name).pipe(
+        Effect.flatMap((current) => {
+          const epochChanged = current.epoch !== given.epoch
+          const from = epochChanged ? { epoch: current.epoch, offset: 0 } : { epoch: given.epoch, offset: given.offset }
+          const gate = Replay.unsafeMakeGate(from)
+          return Effect.flatMap(enter(session, name, gate), (room) =>
+            Replay.resume(history, name, gate, (outcome) => {
+              const position = outcome.position
+              session.unsafeSend(
+                outcome._tag === "Unrecoverable"
+                  ? Message.Unrecoverable.make({ room: name, reason: outcome.reason, epoch: position.epoch, offset: position.offset })
+                  : epochChanged
+                  // The old history is gone; the new one follows from its first line.
+                  ? Message.Unrecoverable.make({ room: name, reason: "EpochChanged", epoch: from.epoch, offset: 0 })
+                  : Message.Recovered.make({ room: name, epoch: position.epoch, offset: position.offset, replayed: outcome.replay.length })
+              )
+              for (const entry of outcome.replay) session.unsafeSend(shared(entry.payload))
+              for (const entry of outcome.live) session.unsafeSend(shared(entry.payload))
+            }).pipe(
+              Effect.tap(() => notify({ _tag: "Joined", room: name, user: session.user! }, session)),
+              Effect.asVoid,
+              Effect.tapError(() => Effect.sync(() => room.members.delete(session)))
+            ))
+        }),
         Effect.catchAll(() =>
           Effect.zipRight(
             exit(session, name, undefined),
@@ -284,17 +270,15 @@ export const make = (
         return
       }
       if (seen._tag === "InFlight") return
-      return Effect.match(
+      // Pipelined: the session's next message is handled without waiting for
+      // this publish, so a sender's lines go to the History back to back (one
+      // Redis round trip per line would cap a sender at ~1 line/ms). Their
+      // order holds: publishes start in arrival order, and a layer sends them
+      // in that order on one connection (Redis runs them in that order); a
+      // publish that fails is refused, and the client resends it.
+      runPublish(Effect.match(
         history.publish(name, (position, at) =>
-          textOf(Message.Said.make({
-            from: user,
-            text: message.text,
-            at,
-            seq: position.offset % 0x1_0000_0000,
-            room: name,
-            epoch: position.epoch,
-            offset: position.offset
-          }))),
+          ChatLine.saidText(user, message.text, name, position, at), { key: ChatLine.repeatKey(user, message.id, message.text) }),
         {
           onFailure: (error) => {
             seen.abandon()
@@ -306,7 +290,7 @@ export const make = (
             session.unsafeSend(Message.Ack.make({ id: message.id, ...at }))
           }
         }
-      )
+      ))
     }
 
     const who = (session: Session<Message.Message>, message: Message.Who) => {
@@ -395,10 +379,17 @@ export const make = (
         }
       }
     })
-    wire = server.wire
-    // Members of a room who vanished with a lost node (cluster mode) are announced as left.
-    yield* presence.lost((room, user) =>
-      Effect.sync(() => tellRoom(room, Message.Left.make({ user, reason: "node lost", room })))
+    rooms.wire = server.wire
+    // On shutdown (this runs before the server's drain), publishes in flight
+    // get their answer first, within the drain timeout.
+    yield* Effect.addFinalizer(() =>
+      FiberSet.awaitEmpty(publishing).pipe(Effect.timeoutOption(options.drainTimeout ?? "10 seconds"), Effect.asVoid)
     )
+    // Members of a room who vanished with a lost node (cluster mode) are
+    // announced as left: `lost` runs on the one node that swept them, which
+    // tells its members and the other nodes.
+    yield* presence.lost((room, user) => notify({ _tag: "Left", room, user, reason: "node lost" }))
+    // Joined / Left on the other nodes, told to this node's members of the room.
+    yield* presence.changes((change) => tellRoom(change.room, noticeOf(change)))
     return server
   })

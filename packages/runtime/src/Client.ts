@@ -2,31 +2,41 @@
  * A client: dials (a fresh `Socket` per attempt), logs in, answers the
  * server's heartbeats, notices a silent server, and reconnects on a
  * `Schedule` (exponential from 1 s, factor 2, jittered, capped at 32 s, 10
- * attempts by default). Calls are correlated by id and never hang: each ends
- * with its answer, `RequestTimeout` or `ConnectionLost`.
+ * attempts by default). Given several servers, it tries them in turn: each
+ * failed attempt or lost connection moves it to the next one, with the same
+ * backoff. Calls are correlated by id and never hang: each ends with its
+ * answer, `RequestTimeout` or `ConnectionLost`.
+ *
+ * The public module is the interfaces and the constructor; the dial / login /
+ * reconnect loop lives in `internal/clientLoop.ts`.
+ *
+ * @example
+ * ```ts
+ * const client = yield* Client.make({
+ *   connect: [NodeTether.connect({ port: 7373 }), NodeTether.connect({ port: 7374 })],
+ *   framing: Frame.lengthPrefixed(),
+ *   codec: Codec.json(Message.Message),
+ *   dialect: TetherProtocol.dialect,
+ *   // Built again at each attempt, e.g. from what the app has seen so far.
+ *   login: { ...TetherProtocol.clientLogin("alice", "secret"), message: () => loginMessage() },
+ *   onLogin: ({ reconnected }) => reconnected ? resendQueued : Effect.void
+ * })
+ * ```
  *
  * @since 0.1.0
  */
 import type * as Socket from "@effect/platform/Socket"
 import type * as Codec from "@tether/protocol/Codec"
 import type * as Frame from "@tether/protocol/Frame"
-import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
-import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as Intervals from "effect/ScheduleIntervals"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
-import * as Connection from "./Connection.js"
-import * as ConnectionError from "./ConnectionError.js"
-import * as Heartbeat from "./Heartbeat.js"
-import * as Metrics from "./Metrics.js"
+import type * as Connection from "./Connection.js"
+import type * as Heartbeat from "./Heartbeat.js"
+import * as ClientLoop from "./internal/clientLoop.js"
 
 /**
  * The connection went away (or was never there) while a call was pending.
@@ -87,20 +97,28 @@ export class RemoteFailure extends Data.TaggedError("RemoteFailure")<{
 }
 
 /**
- * The client's connection state, for UIs.
+ * The client's connection state, for UIs; each change is also an event of
+ * `Client.events`. `server` is the index in `Options.connect` of the server
+ * being dialled, connected to, or to be dialled next.
  *
  * @since 0.1.0
  * @category models
  */
 export type State =
-  | { readonly _tag: "Connecting"; readonly attempt: number }
-  | { readonly _tag: "Connected" }
+  | { readonly _tag: "Connecting"; readonly attempt: number; readonly server?: number }
+  | {
+    readonly _tag: "Connected"
+    readonly server?: number
+    /** Logged in again after having been connected before. */
+    readonly reconnected?: boolean
+  }
   | {
     readonly _tag: "Reconnecting"
     readonly attempt: number
     readonly maxAttempts: number | undefined
     readonly delayMs: number
     readonly reason: string
+    readonly server?: number
   }
   | { readonly _tag: "GaveUp"; readonly reason: string }
   | { readonly _tag: "Closed" }
@@ -112,11 +130,22 @@ export type State =
  * @category models
  */
 export interface Login<M> {
-  readonly message: M
+  /**
+   * The login message, or a function that builds it at each attempt (e.g.
+   * with the positions to resume, which change between reconnects).
+   */
+  readonly message: M | (() => M)
   /** The login's answer if `message` is one. */
   readonly result: (message: M) => { readonly status: number; readonly reason?: string | undefined } | undefined
   /** Time to wait for the answer (default 10 s). */
   readonly timeout?: Duration.DurationInput
+  /**
+   * Refusal statuses that, on a reconnect (after a first successful login),
+   * are retried on the reconnect schedule instead of ending the client: e.g.
+   * "user already connected" while the server has not yet noticed that the
+   * previous connection is gone. A first login refused always ends it.
+   */
+  readonly retryOnReconnect?: ReadonlyArray<number>
 }
 
 /**
@@ -144,8 +173,13 @@ export interface Reconnect {
  * @category models
  */
 export interface Options<M> {
-  /** A fresh, not yet opened socket for each attempt (e.g. `NodeSocket.makeNet` with an open timeout). */
-  readonly connect: Effect.Effect<Socket.Socket, Socket.SocketError>
+  /**
+   * A fresh, not yet opened socket for each attempt (e.g. `NodeTether.connect`
+   * with an open timeout); or several, one per server, tried in turn: a failed
+   * attempt or a lost connection moves to the next one (after the schedule's
+   * delay, as with one server).
+   */
+  readonly connect: Connect | ReadonlyArray<Connect>
   readonly framing: Frame.Framing
   readonly codec: Codec.Codec<M>
   readonly dialect?: Heartbeat.Dialect<NoInfer<M>>
@@ -159,6 +193,32 @@ export interface Options<M> {
   readonly correlate?: (message: M) => number | undefined
   /** Every other message from the server, in order. */
   readonly onMessage?: (message: M) => Effect.Effect<void>
+  /**
+   * Run after each successful login (or open, without a login), in a fiber
+   * of that connection: interrupted if it is lost. E.g. resend what waits.
+   */
+  readonly onLogin?: (info: LoginInfo) => Effect.Effect<void>
+}
+
+/**
+ * How to open one connection to one server.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Connect = Effect.Effect<Socket.Socket, Socket.SocketError>
+
+/**
+ * What `Options.onLogin` is told about a fresh login.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LoginInfo {
+  /** The index in `Options.connect` of the server. */
+  readonly server: number
+  /** Logged in again after having been connected before. */
+  readonly reconnected: boolean
 }
 
 /**
@@ -177,7 +237,15 @@ export interface Client<M> {
     options?: { readonly timeout?: Duration.DurationInput }
   ) => Effect.Effect<M, RequestTimeout | ConnectionLost>
   readonly state: Effect.Effect<State>
+  /** The latest state, then each change (a slow reader may skip intermediate ones). */
   readonly states: Stream.Stream<State>
+  /**
+   * Every state change from the moment the stream is run (a subscriber first
+   * gets up to the last {@link eventReplay} changes, so one started right
+   * after `make` misses nothing); a reader more than 1,024 changes behind
+   * loses the oldest rather than holding up the client.
+   */
+  readonly events: Stream.Stream<State>
   /** Waits until connected (and logged in); fails if the client gives up or is closed first. */
   readonly awaitConnected: Effect.Effect<void, ConnectionLost | LoginRefused>
   /** Ends the client: the connection is closed after flushing what is queued, and no reconnect follows. */
@@ -191,6 +259,14 @@ export interface Client<M> {
  * @category defaults
  */
 export const defaultRequestTimeout: Duration.DurationInput = "10 seconds"
+
+/**
+ * How many past state changes a new `events` subscriber gets first.
+ *
+ * @since 0.2.0
+ * @category defaults
+ */
+export const eventReplay = 16
 
 /**
  * The reconnect schedule for the given settings.
@@ -208,8 +284,6 @@ export const reconnectSchedule = (options: Reconnect = {}): Schedule.Schedule<un
   )
 }
 
-const isLoginRefused = (u: unknown): u is LoginRefused => u instanceof LoginRefused
-
 /**
  * Starts the client in the background of the current scope; closing the
  * scope closes it.
@@ -217,192 +291,4 @@ const isLoginRefused = (u: unknown): u is LoginRefused => u instanceof LoginRefu
  * @since 0.1.0
  * @category constructors
  */
-export const make = <M>(options: Options<M>): Effect.Effect<Client<M>, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const clock = yield* Effect.clock
-    const now = () => clock.unsafeCurrentTimeMillis()
-    // The current state is kept synchronously (so `state` is exact the moment
-    // a login completes); the SubscriptionRef feeds `states` subscribers.
-    let currentState: State = { _tag: "Connecting", attempt: 1 }
-    const stateRef = yield* SubscriptionRef.make<State>(currentState)
-    const setState = (state: State) =>
-      Effect.suspend(() => {
-        currentState = state
-        return SubscriptionRef.set(stateRef, state)
-      })
-    const pending = new Map<number, Deferred.Deferred<M, ConnectionLost>>()
-    let current: Connection.Connection<M> | undefined
-    let connected = yield* Deferred.make<void, ConnectionLost | LoginRefused>()
-    let closed = false
-    let nextId = 1
-    const reconnect = options.reconnect === false ? undefined : options.reconnect ?? {}
-    const schedule = reconnect ? reconnectSchedule(reconnect) : undefined
-    const maxAttempts = reconnect ? (reconnect.schedule ? undefined : reconnect.attempts ?? 10) : undefined
-    const resetAfterMs = Duration.toMillis(reconnect?.resetAfter ?? "30 seconds")
-    const heartbeat = options.heartbeat ?? Heartbeat.answer({ timeout: "17 seconds" })
-
-    const failPending = (reason: string) => {
-      const error = new ConnectionLost({ reason })
-      for (const deferred of pending.values()) Deferred.unsafeDone(deferred, Exit.fail(error))
-      pending.clear()
-    }
-
-    /** One connection, from dial to loss. Succeeds never; fails with why it ended. */
-    const connectOnce = (onLive: () => void) =>
-      Effect.gen(function*() {
-        const socket = yield* options.connect
-        let loggedIn = options.login === undefined
-        const connection = yield* Connection.make(socket, {
-          framing: options.framing,
-          codec: options.codec,
-          heartbeat,
-          ...(options.dialect ? { dialect: options.dialect } : {}),
-          ...(options.outbound ? { outbound: options.outbound } : {}),
-          ...(options.login
-            ? { deadline: { after: options.login.timeout ?? "10 seconds", what: "login answer" } }
-            : {}),
-          onOpen: () => {
-            if (loggedIn) onLive()
-          }
-        })
-        current = connection
-        if (options.login) {
-          yield* connection.send(options.login.message).pipe(
-            Effect.mapError((error) => new LoginRefused({ status: -1, reason: `cannot send the login: ${error.message}` }))
-          )
-        }
-        const handleOne = (message: M): Effect.Effect<void, LoginRefused> => {
-          if (!loggedIn && options.login) {
-            const result = options.login.result(message)
-            if (result === undefined) {
-              return Effect.fail(new LoginRefused({ status: -1, reason: "the server answered the login with something else" }))
-            }
-            if (result.status !== 0) {
-              return Effect.fail(new LoginRefused({ status: result.status, reason: result.reason ?? "refused" }))
-            }
-            loggedIn = true
-            connection.clearDeadline()
-            onLive()
-            return Effect.void
-          }
-          const id = options.correlate?.(message)
-          if (id !== undefined) {
-            const deferred = pending.get(id)
-            if (deferred !== undefined) {
-              pending.delete(id)
-              Deferred.unsafeDone(deferred, Exit.succeed(message))
-              return Effect.void
-            }
-          }
-          return options.onMessage ? options.onMessage(message) : Effect.void
-        }
-        return yield* connection.run((batch) => Effect.forEach(batch, handleOne, { discard: true }))
-      })
-
-    const loop = Effect.gen(function*() {
-      let attempt = 1
-      let scheduleState = schedule?.initial
-      for (;;) {
-        let liveSince: number | undefined
-        const onLive = () => {
-          liveSince = now()
-          attempt = 1
-          Deferred.unsafeDone(connected, Exit.void)
-          Effect.runFork(setState({ _tag: "Connected" }))
-          currentState = { _tag: "Connected" }
-        }
-        const exit = yield* Effect.exit(connectOnce(onLive))
-        current = undefined
-        const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-        const reason = error === undefined
-          ? "connection closed"
-          : (error as { _tag?: string })._tag === "PeerClosed"
-          ? "the server closed the connection"
-          : ConnectionError.describe(error)
-        failPending(reason)
-        if (closed) break
-        if (liveSince !== undefined) {
-          yield* Effect.logInfo(`disconnected: ${reason}`)
-          if (now() - liveSince >= resetAfterMs) scheduleState = schedule?.initial
-          connected = yield* Deferred.make<void, ConnectionLost | LoginRefused>()
-        }
-        if (isLoginRefused(error)) {
-          yield* setState({ _tag: "GaveUp", reason: error.message })
-          yield* Deferred.fail(connected, error)
-          return
-        }
-        if (schedule === undefined) {
-          yield* setState({ _tag: "GaveUp", reason })
-          yield* Deferred.fail(connected, new ConnectionLost({ reason }))
-          return
-        }
-        const at = now()
-        const [nextState, , decision] = yield* schedule.step(at, error, scheduleState)
-        if (ScheduleDecision.isDone(decision)) {
-          const why = `${reason} (after ${attempt} attempts)`
-          yield* setState({ _tag: "GaveUp", reason: why })
-          yield* Deferred.fail(connected, new ConnectionLost({ reason: why }))
-          return
-        }
-        scheduleState = nextState
-        const delayMs = Math.max(0, Math.round(Intervals.start(decision.intervals) - at))
-        Metrics.reconnects.unsafeUpdate(1, [])
-        yield* setState({ _tag: "Reconnecting", attempt, maxAttempts, delayMs, reason })
-        yield* Effect.sleep(delayMs)
-        attempt++
-        yield* setState({ _tag: "Connecting", attempt })
-      }
-    })
-
-    yield* Effect.forkScoped(loop)
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        closed = true
-        current?.close("client closed")
-        failPending("client closed")
-      })
-    )
-
-    const send = (message: M): Effect.Effect<void, ConnectionLost> =>
-      Effect.suspend(() => {
-        const connection = current
-        if (connection === undefined || !connection.isOpen()) {
-          return Effect.fail(new ConnectionLost({ reason: "not connected" }))
-        }
-        return Effect.mapError(connection.send(message), (error) => new ConnectionLost({ reason: error.message }))
-      })
-
-    const call = (
-      build: (id: number) => M,
-      callOptions?: { readonly timeout?: Duration.DurationInput }
-    ): Effect.Effect<M, RequestTimeout | ConnectionLost> =>
-      Effect.flatMap(Deferred.make<M, ConnectionLost>(), (deferred) => {
-        const id = nextId
-        nextId = nextId >= 0xffff_ffff ? 1 : nextId + 1
-        pending.set(id, deferred)
-        const timeout = Duration.decode(callOptions?.timeout ?? defaultRequestTimeout)
-        return send(build(id)).pipe(
-          Effect.zipRight(Deferred.await(deferred)),
-          Effect.timeoutFail({
-            duration: timeout,
-            onTimeout: () => {
-              Metrics.requestTimeouts.unsafeUpdate(1, [])
-              return new RequestTimeout({ id, timeoutMs: Duration.toMillis(timeout) })
-            }
-          }),
-          Effect.ensuring(Effect.sync(() => pending.delete(id)))
-        )
-      })
-
-    return {
-      send,
-      call,
-      state: Effect.sync(() => currentState),
-      states: stateRef.changes,
-      awaitConnected: Effect.suspend(() => Deferred.await(connected)),
-      close: Effect.sync(() => {
-        closed = true
-        current?.close("client closed")
-      }).pipe(Effect.zipRight(setState({ _tag: "Closed" })))
-    }
-  })
+export const make = <M>(options: Options<M>): Effect.Effect<Client<M>, never, Scope.Scope> => ClientLoop.make(options)

@@ -124,12 +124,22 @@ export class History extends Context.Tag("@tether/runtime/History")<History, {
   /**
    * Appends `payload` to `room` with the room's next offset and delivers it
    * to the room's subscribers everywhere. `payload` is built by `render` from
-   * the assigned position, so the message can carry its own offset. Succeeds
+   * the assigned position, so the message can carry its own offset. `render`
+   * must write the epoch, offset and time verbatim, never a value computed
+   * from them: a layer may assign them elsewhere (the Redis layer renders
+   * once with marks and splices the real values in inside Redis). Succeeds
    * once the entry is durable as far as the layer promises.
+   *
+   * `key` (optional) makes the publish idempotent across nodes: a publish
+   * with a key already published in the room within the layer's window
+   * (Redis: 10 minutes, the current epoch) publishes nothing and returns the
+   * first one's position. The memory layer ignores it (one process: the
+   * chat's `Dedupe` sees every repeat).
    */
   readonly publish: (
     room: string,
-    render: (position: Position, at: number) => string
+    render: (position: Position, at: number) => string,
+    options?: { readonly key?: string }
   ) => Effect.Effect<Position, HistoryUnavailable>
   /** Where `room` stands now (a room never published to: its epoch, offset 0). */
   readonly position: (room: string) => Effect.Effect<Position, HistoryUnavailable>

@@ -59,7 +59,35 @@ export class Presence extends Context.Tag("@tether/runtime/Presence")<Presence, 
   readonly lost: (
     onLost: (room: string, user: string) => Effect.Effect<void>
   ) => Effect.Effect<void, never, Scope.Scope>
+  /**
+   * Tells the other nodes of the cluster that `change` happened here (a
+   * member joined or left a room), so they tell their own members. Best
+   * effort, at most once: a notice, not a history entry. In memory there are
+   * no other nodes (a no-op).
+   *
+   * @since 0.2.0
+   */
+  readonly announce: (change: Change) => Effect.Effect<void, PresenceUnavailable>
+  /**
+   * Calls `onChange` for each change announced by another node, until the
+   * scope closes (never in memory).
+   *
+   * @since 0.2.0
+   */
+  readonly changes: (onChange: (change: Change) => void) => Effect.Effect<void, never, Scope.Scope>
 }>() {}
+
+/**
+ * A change of a room's members, announced across nodes: `Joined`, or `Left`
+ * with the reason the member's node gave (`"node lost"` when the member
+ * vanished with its node).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Change =
+  | { readonly _tag: "Joined"; readonly room: string; readonly user: string }
+  | { readonly _tag: "Left"; readonly room: string; readonly user: string; readonly reason: string }
 
 /**
  * The in-memory presence of a single server: names claimed per session id,
@@ -106,7 +134,9 @@ export const makeMemory: Effect.Effect<Presence["Type"]> = Effect.sync(() => {
         const limit = options?.limit
         return limit === undefined ? sorted : sorted.slice(0, Math.max(0, limit))
       }),
-    lost: () => Effect.void
+    lost: () => Effect.void,
+    announce: () => Effect.void,
+    changes: () => Effect.void
   })
 })
 

@@ -7,8 +7,10 @@ import * as Client from "@tether/runtime/Client"
 import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as MemorySocket from "./fixtures/MemorySocket.js"
+import * as ScriptedServer from "./fixtures/ScriptedServer.js"
 
 const framing = Frame.lengthPrefixed()
 const codec = Codec.json(Message.Message)
@@ -125,5 +127,45 @@ describe("Client calls", () => {
       assert.strictEqual(error._tag, "ConnectionLost")
       const afterwards = yield* TetherProtocol.request(client, "again").pipe(Effect.flip)
       assert.strictEqual(afterwards._tag, "ConnectionLost", "no connection: fails at once, never hangs")
+    }))
+})
+
+describe("Client servers, login and events", () => {
+  it.scoped("servers are tried in turn; the login is built per attempt; onLogin runs after each login; events skip nothing", () =>
+    Effect.gen(function*() {
+      const one = ScriptedServer.make()
+      const two = ScriptedServer.make()
+      let built = 0
+      const logins: Array<Client.LoginInfo> = []
+      const client = yield* Client.make({
+        connect: [one.connect, two.connect],
+        framing,
+        codec,
+        dialect: TetherProtocol.dialect,
+        login: {
+          ...TetherProtocol.clientLogin("alice", "secret"),
+          message: () => Message.Login.make({ user: "alice", password: `attempt-${++built}` })
+        },
+        onLogin: (info) => Effect.sync(() => logins.push(info)),
+        reconnect: { base: "1 second", jitter: false }
+      })
+      const events: Array<string> = []
+      yield* client.events.pipe(
+        Stream.runForEach((s) => Effect.sync(() => events.push("server" in s ? `${s._tag}@${s.server}` : s._tag))),
+        Effect.forkScoped
+      )
+      yield* settle
+      one.peers[0]!.send(Message.LoginResult.make({ status: 0 }))
+      yield* settle
+      one.peers[0]!.memory.reset()
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      assert.strictEqual(two.dials(), 1, "the lost server's successor")
+      assert.deepStrictEqual(two.peers[0]!.take(), [Message.Login.make({ user: "alice", password: "attempt-2" })])
+      two.peers[0]!.send(Message.LoginResult.make({ status: 0 }))
+      yield* settle
+      assert.deepStrictEqual(logins, [{ server: 0, reconnected: false }, { server: 1, reconnected: true }])
+      assert.deepStrictEqual(events, ["Connecting@0", "Connected@0", "Reconnecting@1", "Connecting@1", "Connected@1"])
     }))
 })

@@ -26,7 +26,9 @@ end
 `
 
 /**
- * KEYS: meta, stream. ARGV: channel, newEpoch, maxEntries, maxBytes, maxAgeMs,
+ * KEYS: meta, stream, and optionally a repeat key (a publish under a key seen
+ * in the last 10 minutes, in the current epoch, returns that publish's
+ * {epoch, offset, at} and publishes nothing). ARGV: channel, newEpoch, maxEntries, maxBytes, maxAgeMs,
  * metaTtlMs, then the payload template: part, kind, part, ..., part where kind
  * is e (epoch), o (offset) or t (accepted at). Returns {epoch, offset, at}.
  * The XADD runs before the offset is stored, so a failed XADD consumes nothing.
@@ -34,8 +36,15 @@ end
  * @internal
  */
 export const publish = Script.make("publish", `${ensureEpoch}
-local meta, stream = KEYS[1], KEYS[2]
+local meta, stream, repeatKey = KEYS[1], KEYS[2], KEYS[3]
 local maxEntries, maxBytes, maxAge, metaTtl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+if repeatKey then
+  local seen = redis.call('GET', repeatKey)
+  if seen then
+    local e, o, a = string.match(seen, '^(.*):(%d+):(%d+)$')
+    if e and e == redis.call('HGET', meta, 'e') then return {e, tonumber(o), a} end
+  end
+end
 local epoch = ensureEpoch(meta, stream, ARGV[2], metaTtl)
 local offset = tonumber(redis.call('HGET', meta, 'o')) + 1
 local at = nowMs()
@@ -68,6 +77,7 @@ end
 redis.call('PEXPIRE', stream, maxAge)
 if metaTtl > 0 then redis.call('PEXPIRE', meta, metaTtl) end
 redis.call('PUBLISH', ARGV[1], offset .. ':' .. epoch .. ':' .. at .. ':' .. payload)
+if repeatKey then redis.call('SET', repeatKey, epoch .. ':' .. offset .. ':' .. at, 'PX', 600000) end
 return {epoch, offset, at}
 `)
 

@@ -1,0 +1,252 @@
+/**
+ * Cluster mode end to end, through real tether-server processes: a line's
+ * delivery latency (p50 / p99) on one in-memory node (the baseline), and on a
+ * two-node `--redis` cluster to a member on the sender's node and to one on
+ * the other node; lines per second through each; and the servers' CPU
+ * (user + system from /proc) per delivered line, with and without Redis.
+ * `redis-benchmark` of the commands the path uses (EVALSHA of the publish
+ * script, PUBLISH) is the ceiling. Clients are raw TCP in this process.
+ * Bounded: fixed counts, each phase capped in time. Uses `REDIS_URL`
+ * (default redis://127.0.0.1:6379) under a key prefix of its own, deleted at
+ * the end (and by the nodes' graceful stop).
+ *
+ *   npx tsc -b && node bench/build/cluster.js
+ */
+import * as Redis from "@tether/redis/Redis"
+import * as RedisHistory from "@tether/redis/RedisHistory"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { readFileSync } from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Effect from "effect/Effect"
+
+const url = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
+const prefix = `bench:${randomBytes(4).toString("hex")}:`
+const serverBin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../apps/server/bin/tether-server")
+const latencyLines = 1_000
+const throughputLines = 20_000
+const inFlight = 64
+const phaseCap = 8_000
+const ticks = 100 // USER_HZ: /proc/PID/stat times are in 1/100 s
+
+// -- processes ---------------------------------------------------------------
+
+const children = new Set<ChildProcess>()
+const startServer = (args: ReadonlyArray<string>) =>
+  new Promise<{ readonly child: ChildProcess; readonly port: number }>((resolve, reject) => {
+    const child = spawn(process.execPath, [...(args.includes("--redis") && process.env["BENCH_PROFILE_DIR"] ? ["--cpu-prof", "--cpu-prof-dir", process.env["BENCH_PROFILE_DIR"]] : []), serverBin, "--port", "0", "--log-level", "warning", "--heartbeat", "off", ...args], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    children.add(child)
+    let output = ""
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      const match = output.match(/listening on [\d.]+:(\d+)/)
+      if (match) resolve({ child, port: Number(match[1]) })
+    }
+    child.stdout!.on("data", onData)
+    child.stderr!.on("data", onData)
+    child.once("exit", (code) => reject(new Error(`server exited (${code}): ${output}`)))
+    setTimeout(() => reject(new Error(`server did not start: ${output}`)), 20_000).unref()
+  })
+const stopAll = async () => {
+  for (const child of children) {
+    if (child.exitCode !== null || child.pid === undefined) continue
+    const exited = new Promise((resolve) => child.once("exit", resolve))
+    process.kill(child.pid, "SIGTERM")
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))])
+    if (child.exitCode === null) process.kill(child.pid, "SIGKILL")
+  }
+  children.clear()
+}
+const cpuSeconds = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / ticks // utime, stime (fields 14, 15)
+}
+
+// -- a raw chat client -------------------------------------------------------
+
+interface Peer {
+  readonly send: (message: object) => void
+  onMessage: (message: any) => void
+  readonly close: () => void
+}
+const connect = (port: number, user: string) =>
+  new Promise<Peer>((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1")
+    socket.setNoDelay(true)
+    let buffer: Buffer = Buffer.alloc(0)
+    const peer: Peer = {
+      send: (message) => {
+        const body = Buffer.from(JSON.stringify(message))
+        const head = Buffer.alloc(4)
+        head.writeUInt32BE(body.length)
+        socket.write(Buffer.concat([head, body]))
+      },
+      onMessage: () => undefined,
+      close: () => socket.destroy()
+    }
+    socket.on("data", (chunk) => {
+      buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk])
+      let at = 0
+      while (buffer.length - at >= 4) {
+        const size = buffer.readUInt32BE(at)
+        if (buffer.length - at < 4 + size) break
+        peer.onMessage(JSON.parse(buffer.subarray(at + 4, at + 4 + size).toString()))
+        at += 4 + size
+      }
+      buffer = buffer.subarray(at)
+    })
+    socket.once("error", reject)
+    socket.once("connect", async () => {
+      const joined = new Promise<void>((done) => {
+        peer.onMessage = (m) => {
+          if (m._tag === "RoomJoined" && m.room === "#bench") done()
+        }
+      })
+      peer.send({ _tag: "Login", user, password: "pw" })
+      peer.send({ _tag: "Join", room: "#bench" })
+      await joined
+      peer.onMessage = () => undefined
+      resolve(peer)
+    })
+  })
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+const us = (ms: number) => `${(ms * 1000).toFixed(0)} us`
+const stats = (samples: Array<number>) => {
+  const sorted = samples.sort((a, b) => a - b)
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), n: sorted.length }
+}
+
+/** One line at a time from `sender`; the time until each receiver has it. */
+const latency = async (sender: Peer, receivers: ReadonlyArray<Peer>) => {
+  const samples = receivers.map(() => [] as Array<number>)
+  const start = performance.now()
+  for (let i = 1; i <= latencyLines && performance.now() - start < phaseCap; i++) {
+    const sent = performance.now()
+    const text = `l${i}`
+    await Promise.all(receivers.map((peer, r) =>
+      new Promise<void>((done) => {
+        peer.onMessage = (m) => {
+          if (m._tag === "Said" && m.text === text) {
+            samples[r]!.push(performance.now() - sent)
+            done()
+          }
+        }
+      })
+    ).concat([new Promise<void>((done) => {
+      sender.onMessage = (m) => {
+        if (m._tag === "Ack" && m.id === i) done()
+      }
+      sender.send({ _tag: "Say", id: i, text, room: "#bench" })
+    })]))
+  }
+  for (const peer of [sender, ...receivers]) peer.onMessage = () => undefined
+  return samples.map(stats)
+}
+
+/** `inFlight` lines unacknowledged at a time; counts every Said delivered to every member. */
+const throughput = async (sender: Peer, receivers: ReadonlyArray<Peer>, pids: ReadonlyArray<number>) => {
+  let delivered = 0
+  let acked = 0
+  let sent = 0
+  const cpu0 = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+  const start = performance.now()
+  const members = [sender, ...receivers]
+  const saidAll = new Promise<void>((done) => {
+    const count = (m: any) => {
+      if (m._tag === "Said") {
+        delivered++
+        if (delivered === sent * members.length && sent > 0 && (sent === throughputLines || performance.now() - start > phaseCap)) done()
+      }
+    }
+    for (const peer of receivers) peer.onMessage = count
+    const next = () => {
+      if (sent >= throughputLines || performance.now() - start > phaseCap) return
+      sent++
+      sender.send({ _tag: "Say", id: 1_000_000 + sent, text: "x".repeat(64), room: "#bench" })
+    }
+    sender.onMessage = (m) => {
+      count(m)
+      if (m._tag === "Ack") {
+        acked++
+        next()
+      } else if (m._tag === "SayRefused") next()
+    }
+    for (let i = 0; i < inFlight; i++) next()
+  })
+  await Promise.race([saidAll, new Promise((r) => setTimeout(r, phaseCap * 2))])
+  const seconds = (performance.now() - start) / 1000
+  const cpu = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpu0
+  for (const peer of members) peer.onMessage = () => undefined
+  return { lines: acked / seconds, deliveries: delivered, cpuPerDelivery: cpu / delivered, cpu, seconds }
+}
+
+const main = async () => {
+  const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
+  console.log(`cluster bench, ${new Date().toISOString()}, node ${process.version}, load average ${load}`)
+
+  // Single node, in memory: the baseline.
+  const single = await startServer([])
+  const s = await Promise.all([connect(single.port, "s0"), connect(single.port, "s1"), connect(single.port, "s2")])
+  const singleLatency = await latency(s[0]!, [s[1]!])
+  const singleThroughput = await throughput(s[0]!, [s[1]!, s[2]!], [single.child.pid!])
+  for (const peer of s) peer.close()
+
+  // Two nodes on Redis.
+  const a = await startServer(["--redis", url, "--redis-prefix", prefix, "--node-id", "bench-a"])
+  const b = await startServer(["--redis", url, "--redis-prefix", prefix, "--node-id", "bench-b"])
+  const c = await Promise.all([connect(a.port, "c0"), connect(a.port, "c1"), connect(b.port, "c2")])
+  const [sameNode, crossNode] = await latency(c[0]!, [c[1]!, c[2]!])
+  const clusterThroughput = await throughput(c[0]!, [c[1]!, c[2]!], [a.child.pid!, b.child.pid!])
+  for (const peer of c) peer.close()
+  await stopAll()
+
+  const one = singleLatency[0]!
+  console.log(`latency, one line at a time (${one.n} lines):`)
+  console.log(`  one node, in memory:          p50 ${us(one.p50)}, p99 ${us(one.p99)}`)
+  console.log(`  two nodes on Redis, same node:  p50 ${us(sameNode!.p50)}, p99 ${us(sameNode!.p99)}`)
+  console.log(`  two nodes on Redis, cross node: p50 ${us(crossNode!.p50)}, p99 ${us(crossNode!.p99)}`)
+  console.log(`  cluster p99 - one node p99:     ${us(Math.max(sameNode!.p99, crossNode!.p99) - one.p99)} (goal < 500 us)`)
+  const line = (name: string, t: typeof singleThroughput) =>
+    console.log(`  ${name} ${t.lines.toFixed(0)} lines/s acked, ${t.deliveries} deliveries in ${t.seconds.toFixed(1)} s, server CPU ${t.cpu.toFixed(2)} s = ${us(t.cpuPerDelivery * 1000)} per delivered line`)
+  console.log(`throughput (${inFlight} lines in flight, 64 B text, 3 members):`)
+  line("one node, in memory:   ", singleThroughput)
+  line("two nodes on Redis:    ", clusterThroughput)
+  console.log(`  CPU per delivered line, cluster / one node: ${(clusterThroughput.cpuPerDelivery / singleThroughput.cpuPerDelivery).toFixed(2)} (goal <= 2)`)
+
+  // The ceiling: Redis itself for the commands of the path.
+  await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const redis = yield* Redis.make({ url })
+    const { port, hostname } = new URL(url)
+    const keys = RedisHistory.keys(`${prefix}rb:`, "room")
+    const sha = (yield* redis.command(["SCRIPT", "LOAD", RedisHistory.scripts.publish.lua])) as string
+    const payload = "x".repeat(160)
+    const bench = (args: ReadonlyArray<string>) =>
+      execFileSync("redis-benchmark", ["-h", hostname, "-p", port || "6379", "-n", "30000", "-c", "50", "-q", ...args], {
+        encoding: "utf8",
+        timeout: 30_000
+      }).trim().split("\r").pop()!.split(": ").pop()!.trim()
+    console.log("redis-benchmark (50 clients, no pipelining), the ceiling:")
+    console.log(`  EVALSHA publish script: ${bench(["EVALSHA", sha, "2", keys.meta, keys.stream, keys.channel, "e0", "1000", "4194304", "600000", "600000", payload])}`)
+    console.log(`  PUBLISH:                ${bench(["PUBLISH", keys.channel, payload])}`)
+    let cursor = "0"
+    do {
+      const [next, found] = (yield* redis.command(["SCAN", cursor, "MATCH", `${prefix}*`, "COUNT", "1000"])) as [string, ReadonlyArray<string>]
+      cursor = next
+      if (found.length > 0) yield* redis.command(["DEL", ...found])
+    } while (cursor !== "0")
+  })))
+}
+
+main().then(
+  () => process.exit(0),
+  async (error) => {
+    console.error(error)
+    await stopAll()
+    process.exit(1)
+  }
+)

@@ -1,0 +1,106 @@
+/**
+ * A chat node's fan-out of rooms: one history subscription per room that has
+ * members on this node, delivering each entry in offset order to the local
+ * members (through a session's `Replay` gate while it resumes), and notices
+ * (Joined / Left) to the members of small rooms.
+ *
+ * @internal
+ */
+import type * as Message from "@tether/protocol/Message"
+import * as Wire from "@tether/protocol/Wire"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Scope from "effect/Scope"
+import type * as History from "../History.js"
+import type * as Replay from "../Replay.js"
+import type { Session } from "../Session.js"
+
+/** One room's fan-out on this node. @internal */
+export interface Room {
+  readonly name: string
+  readonly members: Map<Session<Message.Message>, Replay.Gate | undefined>
+  readonly subscribed: Deferred.Deferred<void, History.HistoryUnavailable>
+  readonly scope: Scope.CloseableScope
+}
+
+const encoder = new TextEncoder()
+
+/** @internal */
+export class RoomFanout {
+  private readonly rooms = new Map<string, Room>()
+  /** The server's wire (set once the server is made). */
+  wire: Wire.Wire<Message.Message> | undefined = undefined
+
+  constructor(
+    private readonly history: History.History["Type"],
+    private readonly scope: Scope.Scope,
+    private readonly announceUpTo: number
+  ) {}
+
+  get(name: string): Room | undefined {
+    return this.rooms.get(name)
+  }
+
+  /** A history entry as a payload for this server's wire, encoded once for all members. */
+  shared(payload: string): Wire.Encoded {
+    return new Wire.Encoded(this.wire!.textual ? payload : encoder.encode(payload))
+  }
+
+  private readonly deliver: History.Deliver = (name, epoch, entry) => {
+    const room = this.rooms.get(name)
+    if (room === undefined) return
+    const payload = this.shared(entry.payload)
+    for (const [session, gate] of room.members) {
+      if (gate === undefined || gate.offer(epoch, entry)) session.unsafeSend(payload)
+    }
+  }
+
+  /** The room's fan-out on this node, subscribed to its history (once per room). */
+  roomOf(name: string): Effect.Effect<Room, History.HistoryUnavailable> {
+    return Effect.suspend(() => {
+      const existing = this.rooms.get(name)
+      if (existing !== undefined) return Effect.as(Deferred.await(existing.subscribed), existing)
+      const room: Room = {
+        name,
+        members: new Map(),
+        subscribed: Deferred.unsafeMake(FiberId.none),
+        scope: Effect.runSync(Scope.fork(this.scope, ExecutionStrategy.sequential))
+      }
+      this.rooms.set(name, room)
+      return this.history.subscribe(name, this.deliver).pipe(
+        Scope.extend(room.scope),
+        Effect.exit,
+        Effect.flatMap((exit) => {
+          Deferred.unsafeDone(room.subscribed, exit)
+          if (Exit.isFailure(exit)) {
+            this.rooms.delete(name)
+            return Effect.zipRight(Scope.close(room.scope, Exit.void), Effect.failCause(exit.cause))
+          }
+          return Effect.succeed(room)
+        })
+      )
+    })
+  }
+
+  /** Forgets a room this node no longer has members in. */
+  release(room: Room): Effect.Effect<void> {
+    return room.members.size === 0 && this.rooms.get(room.name) === room
+      ? Effect.suspend(() => {
+        this.rooms.delete(room.name)
+        return Scope.close(room.scope, Exit.void)
+      })
+      : Effect.void
+  }
+
+  /** Sends `message` to this node's members of `name`, but `except` (notices only in small rooms). */
+  tell(name: string, message: Message.Message, except?: Session<Message.Message>): void {
+    const room = this.rooms.get(name)
+    if (room === undefined) return
+    if ((message._tag === "Joined" || message._tag === "Left") && room.members.size > this.announceUpTo) return
+    const payload = Wire.share(this.wire!, message)
+    for (const session of room.members.keys()) if (session !== except) session.unsafeSend(payload)
+  }
+}
