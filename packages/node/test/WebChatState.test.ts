@@ -163,6 +163,20 @@ describe("web chat state", () => {
     assert.deepStrictEqual(Chat.disconnected(state, 1, "closed", 0).notices, [])
   })
 
+  it("after EpochChanged the new history's lines, sent from its first, are shown once", () => {
+    const resume = ResumeState.unsafeMake()
+    let state = feed(up, resume, [lobbyJoined, said("#lobby", 1, "old")])
+    state = Chat.connected(Chat.retrying(Chat.disconnected(state, 1, "closed", 0)), 0)
+    state = feed(state, resume, [
+      { _tag: "Unrecoverable", room: "#lobby", reason: "EpochChanged", epoch: "e2", offset: 0 },
+      said("#lobby", 1, "new 1", "bo", "e2"),
+      said("#lobby", 2, "new 2", "bo", "e2"),
+      said("#lobby", 2, "new 2", "bo", "e2")
+    ])
+    assert.deepStrictEqual(texts(state).filter((t) => t.startsWith("new") || t === "old"), ["old", "new 1", "new 2"])
+    assert.strictEqual(Chat.describe(state, 0), "connected · missed messages in #lobby could not be recovered")
+  })
+
   it("bounds each transcript", () => {
     let state = up
     for (let i = 0; i < Chat.maxLines + 10; i++) state = Chat.received(state, said("#lobby", i + 1, `${i}`), 0)
