@@ -84,7 +84,10 @@ export interface Wire<M> {
    */
   readonly frame: (
     payloads: ReadonlyArray<Payload>,
-    options: { readonly gather: boolean; readonly allocate: ((size: number) => Uint8Array) | undefined }
+    gather: boolean,
+    allocate?: ((size: number) => Uint8Array) | undefined,
+    /** The payloads' total length, when the caller knows it: under `Frame.gatherThreshold` nothing is gathered. */
+    size?: number
   ) => Batch | Frame.FrameError
 }
 
@@ -143,17 +146,20 @@ export const make = <M>(framing: Frame.Framing, codec: Codec.Codec<M>): Wire<M> 
     // by a text wire of the same codec) are converted one by one.
     ? (payloads) => encodeChunks!(payloads.map(toBytes))
     : textual
-    ? (payloads, options) =>
+    ? (payloads, _gather, allocate) =>
       // A string batch is encoded to UTF-8 once; bytes among it (none, unless
       // a caller mixed wires) are converted to keep the stream correct.
       payloads.every((p) => typeof p === "string")
         ? framing.encodeTexts!(payloads as ReadonlyArray<string>)
-        : framing.encodeAll(payloads.map(toBytes), options.allocate)
-    : (payloads, options) => {
-      if (options.gather && encodeChunks !== undefined && payloads.some(isLarge)) {
-        return encodeChunks(payloads as ReadonlyArray<Uint8Array>, options.allocate)
+        : framing.encodeAll(payloads.map(toBytes), allocate)
+    : (payloads, gather, allocate, size) => {
+      if (
+        gather && encodeChunks !== undefined && (size === undefined || size >= Frame.gatherThreshold) &&
+        payloads.some(isLarge)
+      ) {
+        return encodeChunks(payloads as ReadonlyArray<Uint8Array>, allocate)
       }
-      return framing.encodeAll(payloads as ReadonlyArray<Uint8Array>, options.allocate)
+      return framing.encodeAll(payloads as ReadonlyArray<Uint8Array>, allocate)
     }
   return { framing, codec, textual, parser, encode, frame }
 }

@@ -48,14 +48,14 @@ describe("Wire over Frame.messages", () => {
 
   it("frames a batch as one buffer per payload, strings and bytes alike, never joined", () => {
     const ack = wire.encode({ _tag: "Ack", id: 1 }) as Uint8Array
-    const batch = wire.frame([ack, "{\"_tag\":\"Ack\",\"id\":2}", ack], { gather: false, allocate: undefined })
+    const batch = wire.frame([ack, "{\"_tag\":\"Ack\",\"id\":2}", ack], false)
     assert.isTrue(Array.isArray(batch))
     const texts = (batch as Array<Uint8Array>).map((b) => new TextDecoder().decode(b))
     assert.deepStrictEqual(texts, ["{\"_tag\":\"Ack\",\"id\":1}", "{\"_tag\":\"Ack\",\"id\":2}", "{\"_tag\":\"Ack\",\"id\":1}"])
   })
 
   it("fails a payload over the limit with FrameTooLarge", () => {
-    const batch = wire.frame([utf8("x".repeat(65))], { gather: false, allocate: undefined })
+    const batch = wire.frame([utf8("x".repeat(65))], false)
     assert.instanceOf(batch, Frame.FrameError)
   })
 

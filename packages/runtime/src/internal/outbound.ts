@@ -44,6 +44,7 @@ export class Outbound<M> {
   closing: Kicked | undefined = undefined
   private sink: Sink | undefined = undefined
   private gather = false
+  private allocate: ((size: number) => Uint8Array) | undefined = undefined
   private wake: (() => void) | undefined = undefined
   private flushScheduled = false
   /**
@@ -155,6 +156,7 @@ export class Outbound<M> {
   /** The callback driver: write to `sink` from now on. */
   attach(sink: Sink): void {
     this.sink = sink
+    this.allocate = sink.allocate?.bind(sink)
     this.gather = sink.writev !== undefined
     this.kick()
   }
@@ -219,7 +221,7 @@ export class Outbound<M> {
       this.roomWaiters = undefined
       releaseAll(room)
     }
-    const framed = this.wire.frame(batch, { gather, allocate: this.sink?.allocate })
+    const framed = this.wire.frame(batch, gather, this.allocate, size)
     if (framed instanceof FrameError) return framed
     const length = Wire.batchLength(framed)
     this.stats.framesOut += batch.length
