@@ -175,4 +175,33 @@ describe("chat rooms and resume", () => {
       const at = late.messages.findIndex((m) => m._tag === "Unrecoverable")
       assert.isTrue(late.messages.slice(0, at).every((m) => m._tag !== "Said"), "the notice comes before the new history")
     }).pipe(Effect.scoped, Effect.provide(services(History.layerMemory()))))
+
+  it.live("a repeat that arrives on a new connection while the first copy is still being published gets its Ack", () =>
+    Effect.gen(function*() {
+      const running = yield* chat
+      const port = running.address.port
+      const carol = yield* connect(port, { _tag: "Login", user: "carol", password: "pw" })
+      const first = yield* connect(port, { _tag: "Login", user: "alice", password: "pw" })
+      yield* until(() => of(first, "RoomJoined").length === 1 && of(carol, "RoomJoined").length === 1)
+      first.socket.write(frame({ _tag: "Say", id: 5, text: "slow line" }))
+      yield* Effect.sleep("30 millis")
+      first.socket.destroy()
+      yield* Effect.sleep("50 millis")
+      const second = yield* connect(port, { _tag: "Login", user: "alice", password: "pw" })
+      yield* until(() => of(second, "LoginResult").length === 1)
+      second.socket.write(frame({ _tag: "Say", id: 5, text: "slow line" }))
+      yield* until(() => of(second, "Ack").length === 1)
+      assert.deepInclude(of(second, "Ack")[0], { id: 5, offset: 1 })
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(of(carol, "Said").length, 1, "said once")
+    }).pipe(Effect.scoped, Effect.provide(services(slowHistory))))
 })
+
+/** The memory history with every publish taking 400 ms (as a far Redis would). */
+const slowHistory: Layer.Layer<History.History> = Layer.effect(
+  History.History,
+  Effect.map(History.makeMemory(), (memory) => ({
+    ...memory,
+    publish: (room, render, options) => Effect.zipRight(Effect.sleep("400 millis"), memory.publish(room, render, options))
+  }))
+)

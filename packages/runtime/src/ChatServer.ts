@@ -257,6 +257,9 @@ export const make = (
       )
     }
 
+    /** Answers owed to repeats of a `Say` that arrived while its first copy was being published. */
+    const repeats = new Map<string, Array<(at: Position | undefined) => void>>()
+
     const say = (session: Session<Message.Message>, message: Message.Say): Effect.Effect<void> | void => {
       const name = message.room ?? lobby
       const user = session.user!
@@ -269,7 +272,27 @@ export const make = (
         session.unsafeSend(Message.Ack.make({ id: message.id, ...seen.value }))
         return
       }
-      if (seen._tag === "InFlight") return
+      const key = `${user}\u0000${message.id}`
+      if (seen._tag === "InFlight") {
+        // The first copy is being published (its Ack may go to a connection
+        // that is gone): this copy is answered when that publish completes.
+        let waiting = repeats.get(key)
+        if (waiting === undefined) repeats.set(key, waiting = [])
+        waiting.push((at) =>
+          session.unsafeSend(
+            at === undefined
+              ? Message.SayRefused.make({ id: message.id, code: "Unavailable", retryAfter })
+              : Message.Ack.make({ id: message.id, ...at })
+          )
+        )
+        return
+      }
+      const answerRepeats = (at: Position | undefined) => {
+        const waiting = repeats.get(key)
+        if (waiting === undefined) return
+        repeats.delete(key)
+        for (const answer of waiting) answer(at)
+      }
       // Pipelined: the session's next message is handled without waiting for
       // this publish, so a sender's lines go to the History back to back (one
       // Redis round trip per line would cap a sender at ~1 line/ms). Their
@@ -283,11 +306,13 @@ export const make = (
           onFailure: (error) => {
             seen.abandon()
             session.unsafeSend(Message.SayRefused.make({ id: message.id, code: "Unavailable", retryAfter, detail: error.message.slice(0, 256) }))
+            answerRepeats(undefined)
           },
           onSuccess: (position) => {
             const at = { room: name, epoch: position.epoch, offset: position.offset }
             seen.complete(at)
             session.unsafeSend(Message.Ack.make({ id: message.id, ...at }))
+            answerRepeats(at)
           }
         }
       ))
