@@ -22,8 +22,8 @@ import * as Metric from "effect/Metric"
 import * as MetricState from "effect/MetricState"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import * as fs from "node:fs"
 import * as Page from "./internal/dashboardPage.js"
+import * as WebAsset from "./internal/webAsset.js"
 
 /**
  * One plotted figure: `gauge` is the value at each sample, `rate` a counter's
@@ -181,25 +181,9 @@ export const layerSampler = (options: SamplerOptions = {}): Layer.Layer<Sampler>
   Layer.scoped(Sampler, makeSampler(options))
 
 // Compiled by `tsc -b` from packages/node/web/dashboard.ts; found from src/ (tests) and dist/ alike.
-const scriptPath = new URL("../dist/web/dashboard.js", import.meta.url)
-let script: string | undefined
+const loadScript = WebAsset.cachedFile(new URL("../dist/web/dashboard.js", import.meta.url))
 
-const loadScript = Effect.sync(() => {
-  if (script === undefined) {
-    try {
-      script = fs.readFileSync(scriptPath, "utf8")
-    } catch {
-      return undefined
-    }
-  }
-  return script
-})
-
-const pageHeaders = {
-  "content-security-policy": "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self'",
-  "x-content-type-options": "nosniff",
-  "cache-control": "no-store"
-}
+const pageHeaders = WebAsset.pageHeaders()
 
 /**
  * `GET /dashboard` (the page), `/dashboard/dashboard.js` (its script) and

@@ -12,30 +12,13 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
-import * as fs from "node:fs"
 import * as Page from "./internal/chatPage.js"
+import * as WebAsset from "./internal/webAsset.js"
 
 // Bundled by `npm run build` (scripts/bundle-web.mjs); found from src/ (tests) and dist/ alike.
-const scriptPath = new URL("../dist/web/chat.bundle.js", import.meta.url)
-let script: string | undefined
+const loadScript = WebAsset.cachedFile(new URL("../dist/web/chat.bundle.js", import.meta.url))
 
-const loadScript = Effect.sync(() => {
-  if (script === undefined) {
-    try {
-      script = fs.readFileSync(scriptPath, "utf8")
-    } catch {
-      return undefined
-    }
-  }
-  return script
-})
-
-const pageHeaders = {
-  "content-security-policy":
-    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'",
-  "x-content-type-options": "nosniff",
-  "cache-control": "no-store"
-}
+const pageHeaders = WebAsset.pageHeaders("; base-uri 'none'; form-action 'none'")
 
 /**
  * `GET /` (the page) and `GET /chat.js` (its script).
