@@ -125,6 +125,32 @@ export const make = <M>(framing: Frame.Framing, codec: Codec.Codec<M>): Wire<M> 
     : (): Parser<M> => {
       const decoder = framing.decoder()
       const decode = codec.decode
+      const pushInto = decoder.pushInto
+      // Bytes in, bytes out (`Codec.bytes`): frames go straight into `out`.
+      if (pushInto !== undefined && codec === (Codec.bytes as Codec.Codec<unknown>)) {
+        return { push: pushInto as Parser<M>["push"], end: decoder.end }
+      }
+      if (pushInto !== undefined) {
+        // Frames of one chunk land in a scratch array reused chunk after chunk.
+        const frames: Array<Uint8Array> = []
+        return {
+          push: (chunk, out) => {
+            const failed = pushInto(chunk, frames)
+            let i = 0
+            for (; i < frames.length; i++) {
+              const message = decode(frames[i]!)
+              if (message instanceof Codec.DecodeError) {
+                frames.length = 0
+                return message
+              }
+              out.push(message)
+            }
+            frames.length = 0
+            return failed
+          },
+          end: decoder.end
+        }
+      }
       return {
         push: (chunk, out) => {
           const frames = decoder.push(chunk)

@@ -128,6 +128,33 @@ describe("length-prefixed", () => {
     }
   })
 
+  it.prop("pushInto gives push's frames and errors under any split (garbage included)", [
+    FastCheck.oneof(payloads.map((ps) => encodeAll(Frame.lengthPrefixed(), ps)), FastCheck.uint8Array({ maxLength: 2000 })),
+    cuts
+  ], ([bytes, cs]) => {
+    for (const [, framing] of [...lengthFramings, ["classic", Frame.classic()] as const]) {
+      const decoder = framing.decoder()
+      assert.isDefined(decoder.pushInto, `${framing.name} has pushInto`)
+      const expected = decodeSplit(framing, bytes, cs)
+      const points = [...new Set(cs.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
+      const frames: Array<Uint8Array> = []
+      let error: Frame.FrameError | undefined
+      let from = 0
+      for (const to of [...points, bytes.length]) {
+        const before = frames.length
+        error = decoder.pushInto!(bytes.subarray(from, to), frames)
+        for (let i = before; i < frames.length; i++) frames[i] = Uint8Array.from(frames[i]!)
+        if (error !== undefined) break
+        from = to
+      }
+      error ??= decoder.end()
+      // push drops the frames a failing chunk completed before its error; pushInto keeps them.
+      assert.deepStrictEqual(frames.slice(0, expected.frames.length), expected.frames)
+      assert.deepStrictEqual(error, expected.error)
+      if (error === undefined) assert.strictEqual(frames.length, expected.frames.length)
+    }
+  })
+
   it("a 4 GiB declared length fails FrameTooLarge after the 4 header bytes", () => {
     const decoder = Frame.lengthPrefixed().decoder()
     const result = decoder.push(new Uint8Array([0xff, 0xff, 0xff, 0xff]))

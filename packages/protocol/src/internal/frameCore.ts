@@ -58,6 +58,12 @@ export const isFrameError = (u: unknown): u is FrameError => u instanceof FrameE
  */
 export interface Decoder<Frame = Uint8Array> {
   readonly push: (chunk: Uint8Array) => ReadonlyArray<Frame> | FrameError
+  /**
+   * Like `push`, appending the frames to `out` (no array per chunk): the
+   * path a `Wire` takes when it can. Returns the error, if any (frames
+   * before it are appended).
+   */
+  readonly pushInto?: (chunk: Uint8Array, out: Array<Frame>) => FrameError | undefined
   /** Call at end of stream: a `Truncated` error if bytes of a frame are left over. */
   readonly end: () => FrameError | undefined
   /** Bytes held that belong to an incomplete frame. */
@@ -154,23 +160,23 @@ export const makeDecoder = (
 ): Decoder => {
   const queue = new ByteQueue()
   let error: FrameError | undefined
+  const pushInto = (chunk: Uint8Array, out: Array<Uint8Array>): FrameError | undefined => {
+    if (error !== undefined) return error
+    queue.push(chunk)
+    for (;;) {
+      const result = step(queue)
+      if (result === undefined) return undefined
+      if (result instanceof FrameError) return error = result
+      out.push(result)
+    }
+  }
   return {
     push(chunk) {
-      if (error !== undefined) return error
-      queue.push(chunk)
-      let frames: Array<Uint8Array> | undefined
-      for (;;) {
-        const result = step(queue)
-        if (result === undefined) break
-        if (result instanceof FrameError) {
-          error = result
-          return result
-        }
-        if (frames === undefined) frames = [result]
-        else frames.push(result)
-      }
-      return frames ?? noFrames
+      const frames: Array<Uint8Array> = []
+      const failed = pushInto(chunk, frames)
+      return failed ?? (frames.length === 0 ? noFrames : frames)
     },
+    pushInto,
     end() {
       if (error !== undefined) return error
       const left = queue.available + consumed()
