@@ -142,7 +142,8 @@ export const helpText = [
   "* /leave        leave the current room (/leave #name: that one)",
   "* /rooms        list your rooms",
   "* /who          who is in the current room (/who #name: that one)",
-  "* /quit         leave"
+  "* /quit         leave",
+  "* //text        say a line that begins with /"
 ].join("\n")
 
 const makeChat = (options: ChatOptions) =>
@@ -178,13 +179,42 @@ export const scripted = (options: ChatOptions, lines: Stream.Stream<string>) =>
     // once connected, the client reconnects and what is typed meanwhile waits.
     const firstConnection = chat.awaitConnected.pipe(Effect.mapError(failedToConnect))
     yield* Effect.raceFirst(firstConnection, hopeless(chat, options.servers.length))
+    // The terminal's commands work here too (/join #dev, /who, /quit ...), one after the other.
     const saying = lines.pipe(
-      Stream.filter((line) => line.length > 0),
-      Stream.runForEach((line) => Effect.mapError(chat.say(line), (error) => Cli.exitWith(1, `not queued: ${error.message}`))),
+      Stream.filter((line) => line.trim().length > 0),
+      Stream.takeWhile((line) => line.trim() !== "/quit"),
+      Stream.runForEach((line) => {
+        const text = line.trim()
+        const run = command(chat, text)
+        if (run !== undefined) {
+          const printed = Effect.flatMap(run, (answer) =>
+            Effect.sync(() => {
+              if (answer !== undefined) process.stdout.write(`${answer}\n`)
+            }))
+          // A script's next line belongs to the room it just joined: wait for the server's answer.
+          const [name, room] = text.split(/\s+/, 2)
+          return name === "/join" && room !== undefined ? untilAnswered(chat, room, printed) : printed
+        }
+        return Effect.asVoid(Effect.mapError(chat.say(toSay(line)), (error) => Cli.exitWith(1, `not queued: ${error.message}`)))
+      }),
       Effect.zipRight(chat.awaitDrained)
     )
     yield* Effect.raceFirst(saying, hopeless(chat, options.servers.length))
   }).pipe(Effect.scoped)
+
+/** Runs `join` and waits (up to 10 s) for the server to say the room was joined or refused. */
+const untilAnswered = (chat: ChatClient.ChatClient, room: string, join: Effect.Effect<void>) =>
+  Effect.gen(function*() {
+    const answer = yield* chat.events.pipe(
+      Stream.filter((event) => (event._tag === "RoomJoined" || event._tag === "RoomRefused") && event.room === room),
+      Stream.runHead,
+      Effect.fork
+    )
+    // The subscription starts with the fiber; the answer needs a network round trip.
+    yield* Effect.yieldNow()
+    yield* join
+    yield* answer.await.pipe(Effect.timeout("10 seconds"), Effect.ignore)
+  })
 
 /**
  * Fails with the exit the client's state calls for: the login refused (3);
@@ -223,12 +253,15 @@ export const stdinLines: Stream.Stream<string> = Stream.async<string>((emit) => 
   return Effect.sync(() => rl.close())
 })
 
+/** A line to say as typed: `//text` says `/text` (a line that would read as a command). */
+export const toSay = (line: string): string => line.trimStart().startsWith("//") ? line.replace("/", "") : line
+
 /** What a typed command does; undefined: it is a line to say. */
 export const command = (
   chat: ChatClient.ChatClient,
   text: string
 ): Effect.Effect<string | undefined> | undefined => {
-  if (!text.startsWith("/")) return undefined
+  if (!text.startsWith("/") || text.startsWith("//")) return undefined
   const [name, arg] = text.split(/\s+/, 2) as [string, string | undefined]
   const notConnected = (effect: Effect.Effect<void, { readonly message: string }>) =>
     Effect.match(effect, { onFailure: (error) => `* ${error.message}`, onSuccess: () => undefined })
@@ -288,7 +321,7 @@ export const interactive = (options: ChatOptions) =>
         if (text.length === 0) return Effect.sync(() => rl.prompt())
         const run = command(chat, text)
         if (run !== undefined) return Effect.flatMap(run, (answer) => (answer === undefined ? Effect.sync(() => rl.prompt()) : print(answer)))
-        return chat.say(line).pipe(
+        return chat.say(toSay(line)).pipe(
           Effect.zipRight(chat.state),
           Effect.flatMap((state) =>
             state._tag === "Connected"

@@ -167,7 +167,7 @@ const command = Command.make(
     return program.pipe(Cli.reportExit, Effect.provide(Cli.layerLogger(flags.logFormat, flags.logLevel)))
   }
 ).pipe(Command.withDescription(
-  "Tether client. Chat: interactive in a terminal, with rooms (/join #name, /leave, /rooms, /who, /help, /quit); or scripted with --say or lines on stdin (exit 0 once every line is accepted; 3 login refused, 4 could not connect). " +
+  "Tether client. Chat: interactive in a terminal, with rooms (/join #name, /leave, /rooms, /who, /help, /quit); or scripted with --say or lines on stdin, where the same commands work (exit 0 once every line is accepted; 3 login refused, 4 could not connect). " +
     "It reconnects by itself (to the next --server when there are several), queues lines typed while disconnected and sends them after the reconnect, " +
     "and resumes each room: missed lines are replayed, or it says they could not be recovered. Classic: the Go heartbeat demo client."
 ))

@@ -42,12 +42,15 @@ describe("tether-server chat mode with tether-client", () => {
     const alice = P.start(P.clientBin, ["--port", String(port), "--user", "alice", "--say", "hello carol"])
     assert.strictEqual(await alice.exited(), 0, alice.output())
     await carol.waitFor(/<alice> hello carol/)
-    // Lines piped on stdin are said one by one; the client exits after the last is accepted.
+    // Lines piped on stdin are said one by one, the terminal's commands work (//: a line that
+    // begins with /), /quit ends the script; the client exits after the last line is accepted.
     const bob = P.start(P.clientBin, ["--port", String(port), "--user", "bob"])
-    bob.proc.stdin.end("one\ntwo\n")
+    bob.proc.stdin.end("one\n//two\n/join #dev\nthree\n/who\n/quit\nnot said\n")
     assert.strictEqual(await bob.exited(), 0, bob.output())
-    await carol.waitFor(/<bob> one[\s\S]*<bob> two/)
-    assert.notMatch(carol.output(), /<carol>/)
+    await carol.waitFor(/<bob> one[\s\S]*<bob> \/two/)
+    assert.match(bob.output(), /joined #dev \(now the current room\)[\s\S]*\] <bob> three[\s\S]*here in #dev: bob/)
+    assert.notMatch(bob.output(), /not said/)
+    assert.notMatch(carol.output(), /<carol>|three/)
 
     server.proc.kill("SIGTERM")
     assert.strictEqual(await server.exited(), 0)
