@@ -27,6 +27,8 @@ export interface Room {
   /** Lines delivered (entries of its history seen by this node), and that count at the last `busiest`. */
   lines: number
   sampledLines: number
+  /** Lines in the window the last `busiest` closed. */
+  window: number
 }
 
 /** A room's activity since the previous `busiest` call. @internal */
@@ -80,7 +82,8 @@ export class RoomFanout {
         subscribed: Deferred.unsafeMake(FiberId.none),
         scope: Effect.runSync(Scope.fork(this.scope, ExecutionStrategy.sequential)),
         lines: 0,
-        sampledLines: 0
+        sampledLines: 0,
+        window: 0
       }
       this.rooms.set(name, room)
       return this.history.subscribe(name, this.deliver).pipe(
@@ -125,24 +128,27 @@ export class RoomFanout {
    */
   busiest(limit: number): { readonly rooms: number; readonly busiest: ReadonlyArray<Activity> } {
     const top: Array<Room> = []
-    const delta = (room: Room) => room.lines - room.sampledLines
-    const before = (a: Room, b: Room) => {
-      const d = delta(a) - delta(b)
-      return d !== 0 ? d > 0 : a.members.size > b.members.size
-    }
-    if (limit >= 1) {
-      for (const room of this.rooms.values()) {
-        if (top.length === limit && !before(room, top[limit - 1]!)) continue
-        let i = top.length === limit ? limit - 1 : top.length
-        while (i > 0 && before(room, top[i - 1]!)) {
-          top[i] = top[i - 1]!
-          i--
-        }
-        top[i] = room
+    for (const room of this.rooms.values()) {
+      const lines = room.lines - room.sampledLines
+      room.sampledLines = room.lines
+      room.window = lines
+      if (limit < 1) continue
+      const members = room.members.size
+      let i = top.length
+      if (i === limit) {
+        const last = top[i - 1]!
+        if (lines < last.window || (lines === last.window && members <= last.members.size)) continue
+        i--
       }
+      // Insertion into the (at most `limit`) sorted rows: busier first, then more members.
+      while (i > 0) {
+        const above = top[i - 1]!
+        if (lines < above.window || (lines === above.window && members <= above.members.size)) break
+        top[i] = above
+        i--
+      }
+      top[i] = room
     }
-    const busiest = top.map((room) => ({ room: room.name, members: room.members.size, lines: delta(room) }))
-    for (const room of this.rooms.values()) room.sampledLines = room.lines
-    return { rooms: this.rooms.size, busiest }
+    return { rooms: this.rooms.size, busiest: top.map((room) => ({ room: room.name, members: room.members.size, lines: room.window })) }
   }
 }
