@@ -46,6 +46,10 @@ export interface Common {
 export interface Running {
   readonly address: SocketServer.TcpAddress
   readonly stats: Server.Stats
+  /** Connections accepted and running. */
+  readonly connections: () => number
+  /** Chat mode: the busiest rooms since the previous call (`ChatServer.roomActivity`), for the dashboard. */
+  readonly roomActivity?: ChatServer.ChatServer["roomActivity"] | undefined
   /** The live sessions, as the registry tells them apart. */
   readonly sessions: () => ReadonlyArray<{ readonly id: number; readonly user: string | undefined; readonly remote: string }>
   /**
@@ -63,6 +67,7 @@ const tcp = (server: { readonly address: SocketServer.Address }) => server.addre
 const running = <M>(server: Server.Server<M>): Running => ({
   address: tcp(server),
   stats: server.stats,
+  connections: server.connections,
   sessions: () => server.registry.list()
 })
 
@@ -109,6 +114,7 @@ export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "
     const messages = Frame.messages({ maxFrameBytes: options.maxFrameBytes })
     return {
       ...running(server),
+      roomActivity: server.roomActivity,
       acceptWebSocket: (socket, remote) => server.accept(socket, { remote, framing: messages })
     }
   })

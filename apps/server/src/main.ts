@@ -225,12 +225,14 @@ const command = Command.make(
         ? Modes.echo({ ...common, framing: flags.framing })
         : Modes.classic(common)
       return yield* Effect.gen(function*() {
+        const nodes = yield* Cluster.dashboardNodes
         const http = flags.httpPort === undefined ? undefined : Effect.flatMap(
           Effect.promise(() => import("./Http.js")),
           (Http) =>
             Http.start({
               host: flags.host,
               port: flags.httpPort!,
+              sampler: { rooms: (limit) => running?.roomActivity?.(limit), ...(nodes !== undefined ? { nodes } : {}) },
               // Chat mode: the web chat page and /ws, whose sockets join the chat server once it is up.
               webSocket: flags.mode === "chat"
                 ? { accept: () => running?.acceptWebSocket, maxPayload: flags.maxFrameBytes }
@@ -243,6 +245,7 @@ const command = Command.make(
         )
         const started = yield* Lifecycle.start(start, http)
         running = started.running
+        yield* Cluster.publishSummary(running)
         // Node drops connections silently when out of descriptors: say so in the log.
         yield* Descriptors.watch()
         const web = started.httpUrl === undefined

@@ -1,7 +1,8 @@
 /**
  * The live dashboard in a real browser: Debian's Chromium, headless, driven
  * by playwright-core, against the chat server and its HTTP side in-process.
- * While two peers chat, the plots must show the traffic; a screenshot is
+ * While two peers chat, the plots (and the busiest rooms' plot and table)
+ * must show the traffic; a screenshot is
  * kept in test-artifacts/dashboard.png (gitignored).
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -63,11 +64,33 @@ describe("/dashboard in Chromium", () => {
         const errors: Array<string> = []
         page.on("pageerror", (error) => errors.push(String(error)))
         await page.goto(`${url}/dashboard`)
+        // While the lines flow, the busiest room's row and its line in the room plot show them.
+        const roomMoved = (async () => {
+          for (const end = Date.now() + 10_000; Date.now() < end;) {
+            const [listed, rate, plotted] = await page.evaluate(() => {
+              const d = (globalThis as unknown as {
+                document: {
+                  querySelectorAll: (s: string) => ArrayLike<{ textContent: string | null }>
+                  querySelector: (s: string) => { textContent: string | null; getAttribute: (a: string) => string | null } | null
+                }
+              }).document
+              return [
+                Array.from(d.querySelectorAll("#rooms td")).some((td) => td.textContent === "#lobby"),
+                Number(d.querySelector("#rooms tr:nth-child(2) td:nth-child(2)")?.textContent ?? 0),
+                Number(d.querySelector("[data-plot=roomActivity] polyline")?.getAttribute("data-points") ?? 0)
+              ] as const
+            })
+            if (listed && rate > 0 && plotted > 0) return
+            await new Promise((r) => setTimeout(r, 100))
+          }
+          throw new Error("the busiest room's row and plot did not show the lines")
+        })()
         // Bounded chat: 60 lines, one every 50 ms (~3 s), while the page polls.
         for (let id = 1; id <= 60; id++) {
           alice.send({ _tag: "Say", id, text: `line ${id}` })
           await new Promise((r) => setTimeout(r, 50))
         }
+        await roomMoved
         await bob.waitFor("60 lines", (ms) => ms.filter((m) => m._tag === "Said").length === 60)
         await page.waitForFunction("Number(document.body.dataset.samples ?? 0) >= 12", undefined, { timeout: 10_000 })
 
@@ -93,7 +116,16 @@ describe("/dashboard in Chromium", () => {
         assert.isTrue(connections.some(([, y]) => y < 142), JSON.stringify(connections))
         assert.strictEqual(await page.textContent("[data-plot=connections] .now"), "2")
         assert.match((await page.textContent("#status")) ?? "", /^live · \d+ samples/)
-        for (const plot of ["connections", "messages", "closed", "refusals", "bytes"]) {
+        // The room plot: the lobby's line, with points above the x axis (its lines per second), named in the legend.
+        const lobby = points(await page.getAttribute("[data-plot=roomActivity] polyline[data-series='room:#lobby']", "points"))
+        assert.isTrue(lobby.some(([, y]) => y < 142), JSON.stringify(lobby))
+        assert.strictEqual(await page.textContent("[data-plot=roomActivity] .legend"), "#lobby")
+        assert.deepStrictEqual(
+          await page.locator("#rooms th").allTextContents(),
+          ["room", "lines/s", "members here"]
+        )
+        assert.strictEqual(await page.textContent("#rooms td:nth-child(3)"), "2")
+        for (const plot of ["connections", "messages", "closed", "refusals", "bytes", "roomActivity"]) {
           assert.strictEqual(await page.locator(`[data-plot=${plot}] svg polyline`).count() > 0, true, plot)
         }
         assert.deepStrictEqual(errors, [])
@@ -116,14 +148,18 @@ describe("/dashboard in Chromium", () => {
               at: [1, 2],
               values: { connections: [1, 2] },
               rooms: [{ room: hostile, members: 2, messagesPerSecond: 1 }],
-              nodes: [{ node: "<b>n1</b>", state: "ready", connections: 2 }]
+              roomCount: 1,
+              roomSeries: { [hostile]: [1, 2] },
+              nodes: [{ node: "<b>n1</b>", connections: 2, messagesInPerSecond: 1, messagesOutPerSecond: 2, lastSeenAgoMs: 500 }]
             })
           }))
         await crafted.goto(`${url}/dashboard`)
         await crafted.waitForSelector("#rooms td")
         assert.strictEqual(await crafted.textContent("#rooms td"), hostile)
         assert.strictEqual(await crafted.textContent("#nodes td"), "<b>n1</b>")
-        assert.strictEqual(await crafted.locator("#rooms img, #nodes b").count(), 0)
+        assert.strictEqual(await crafted.textContent("[data-plot=roomActivity] .legend"), hostile.slice(0, 32))
+        assert.deepStrictEqual(await crafted.locator("#nodes td").allTextContents(), ["<b>n1</b>", "2", "1", "2", "0.5 s ago"])
+        assert.strictEqual(await crafted.locator("img, #nodes b").count(), 0)
         assert.notStrictEqual(await crafted.title(), "owned")
       })
     }), 60_000)

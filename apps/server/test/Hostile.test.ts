@@ -303,7 +303,7 @@ describe("limits and credentials", () => {
           login: TetherProtocol.serverLogin,
           handler: (session, message) => Effect.sync(() => handled.push(`${session.user}:${message._tag}`))
         })
-        return { address: server.address as SocketServer.TcpAddress, stats: server.stats, sessions: () => server.registry.list() }
+        return { address: server.address as SocketServer.TcpAddress, stats: server.stats, connections: server.connections, sessions: () => server.registry.list() }
       })
       yield* run(start, (port) =>
         Effect.gen(function*() {

@@ -1,18 +1,21 @@
 /**
  * The web chat page in a real browser (Debian's Chromium, headless, driven by
  * playwright-core) against the chat server and its HTTP side in-process: two
- * pages and one TCP peer chat in #lobby and in a room the page joins; a
- * hostile text renders as text. One page's WebSocket is dropped (routed
+ * pages and the real terminal client (`tether-client`, spawned, its stdin
+ * scripted, its output read) chat in #lobby, and the pages in a room they
+ * join; a hostile text renders as text on the pages and escaped in the
+ * terminal. One page's WebSocket is dropped (routed
  * through Playwright, which closes it and refuses reconnects for a while)
  * while the server stays up: the page shows reconnecting, queues a line typed
  * meanwhile, then resumes and shows the missed lines once, in order, and its
  * queued line reaches the others once. Then the server stops and starts
  * again on the same ports (an in-memory history is gone): the pages say the
- * missed messages could not be recovered. Screenshots are kept in
+ * missed messages could not be recovered, the terminal client that it
+ * reconnected; every user's lines still reach the others. Screenshots are kept in
  * test-artifacts/webchat.png, webchat-resumed.png and
  * webchat-reconnecting.png (gitignored).
  */
-import { assert, describe, it } from "@effect/vitest"
+import { afterEach, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -22,7 +25,11 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { chromium, type Page } from "playwright-core"
 import WebSocket from "ws"
-import { peer, startChat } from "./fixtures/ChatHttp.js"
+import { startChat } from "./fixtures/ChatHttp.js"
+import * as P from "./fixtures/Processes.js"
+
+beforeAll(P.assertBuilt)
+afterEach(P.killAll)
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
 const artifacts = path.join(root, "test-artifacts")
@@ -117,12 +124,15 @@ const whoCount = (page: Page, n: number) =>
   )
 
 describe("the web chat page in Chromium", () => {
-  it.scopedLive("two pages and a TCP peer chat in rooms; a dropped page resumes with the missed lines once and sends what was typed offline; a restart is unrecoverable; network text stays text", () =>
+  it.scopedLive("two pages and tether-client chat; a dropped page resumes with the missed lines once and sends what was typed offline; a restart is unrecoverable; network text stays text", () =>
     Effect.gen(function*() {
       const first = yield* Scope.make()
       const started = yield* startChat().pipe(Scope.extend(first))
       const { port, url } = started
       const httpPort = Number(new URL(url).port)
+      // The terminal user: tether-client with a scripted stdin (each line said; kept open until the
+      // end), started now so that its process starts while the browser does.
+      const cli = P.start(P.clientBin, ["--port", String(port), "--user", "cli", "--heartbeat-timeout", "120s"])
       const { context } = yield* launch
       const hostile = "<img src=x onerror=\"document.title='owned'\">\u0007\u001b[31mred\u200e"
 
@@ -140,6 +150,7 @@ describe("the web chat page in Chromium", () => {
           server.on("open", () => early.splice(0).forEach((m) => server.send(m)))
           server.on("message", (data) => page.send(String(data)))
           server.on("close", () => page.close({ code: 1001, reason: "connection closed" }))
+          server.on("error", () => page.close({ code: 1001, reason: "connection failed" }))
           page.onClose(() => server.close())
           route.live.push({ drop: () => server.terminate() })
         })
@@ -150,42 +161,47 @@ describe("the web chat page in Chromium", () => {
       const errors: Array<string> = []
       for (const page of [ann, ben]) page.on("pageerror", (error) => errors.push(String(error)))
 
-      const cli = yield* Effect.promise(async () => {
-        const cli = await peer(port)
-        cli.send({ _tag: "Login", user: "cli", password: "pw" })
-        await cli.waitFor("logged in", (ms) => ms.some((m) => m._tag === "LoginResult" && m.status === 0))
-        return cli
-      })
+      // The terminal user connected (it started while the browser did).
+      yield* Effect.promise(() => cli.waitFor(/^\* connected$/m, 10_000))
+      const type = (line: string) => cli.proc.stdin.write(`${line}\n`)
+      /** How many times the client printed `from`'s line `text`. */
+      const printed = (from: string, text: string) =>
+        cli.output().split("\n").filter((l) => l.endsWith(`<${from}> ${text}`)).length
 
       yield* Effect.promise(async () => {
-        // Who is here: both pages list all three (the TCP user among them).
+        // Who is here: both pages list all three (the terminal user among them).
         await whoCount(ann, 3)
         assert.deepStrictEqual(await ann.locator("#who li").allTextContents(), ["ann", "ben", "cli"])
         assert.deepStrictEqual(await ben.locator("#who li").allTextContents(), ["ann", "ben", "cli"])
 
         await say(ann, "hello from the browser")
         await hasLine(ben, "hello from the browser")
-        await cli.waitFor("ann's line", (ms) => ms.some((m) => m._tag === "Said" && m.from === "ann" && m.text === "hello from the browser"))
+        await cli.waitFor(/\] <ann> hello from the browser$/m)
         // Acknowledged: ann's own line is no longer pending.
         await ann.waitForSelector("#transcript li.own:not(.pending)", { timeout: 5000 })
 
-        cli.send({ _tag: "Say", id: 1, text: "hello from the terminal" })
-        cli.send({ _tag: "Say", id: 2, text: hostile })
+        type("hello from the terminal")
+        type(hostile)
         for (const page of [ann, ben]) {
           await hasLine(page, "hello from the terminal")
           await hasLine(page, hostile)
           assert.strictEqual(await page.locator("#transcript img, #who img").count(), 0)
           assert.notStrictEqual(await page.title(), "owned")
         }
+        // ben's hostile line in the terminal: escaped, no control character reaches it.
+        await say(ben, `ben says ${hostile}`)
+        const [line] = await cli.waitFor(/\] <ben> ben says .*$/m)
+        assert.include(line, "\\x1b[31mred")
+        assert.notMatch(line, /[\u0000-\u001f\u007f-\u009f\u200e]/)
       })
 
-      // ann joins #side (so do cli and ben), then loses its connection while the server stays up.
+      // ann and ben join #side, then ann loses its connection while the server stays up.
       yield* Effect.promise(async () => {
         await joinRoom(ann, "#side")
-        cli.send({ _tag: "Join", room: "#side" })
-        await cli.waitFor("cli in #side", (ms) => ms.some((m) => m._tag === "RoomJoined" && m.room === "#side"))
-        await hasLine(ann, "cli joined")
+        await joinRoom(ben, "#side")
+        await hasLine(ann, "ben joined")
         await showRoom(ann, "#lobby")
+        await showRoom(ben, "#lobby")
 
         route.offline = true
         // The server sees its session end, and the page its socket close.
@@ -196,12 +212,15 @@ describe("the web chat page in Chromium", () => {
         await say(ann, "typed while offline")
         await ann.waitForSelector("#transcript li.own.pending", { timeout: 5000 })
 
-        cli.send({ _tag: "Say", id: 3, text: "missed one" })
-        cli.send({ _tag: "Say", id: 4, text: "missed in side", room: "#side" })
+        type("missed one")
         await hasLine(ben, "missed one")
+        await showRoom(ben, "#side")
+        await say(ben, "missed in side")
+        await hasLine(ben, "missed in side")
+        await showRoom(ben, "#lobby")
         await say(ben, "missed two")
         await hasLine(ben, "missed two")
-        cli.send({ _tag: "Say", id: 5, text: "missed three" })
+        type("missed three")
         await hasLine(ben, "missed three")
         // Still offline: the reconnect attempts fail and are counted.
         await ann.waitForFunction(
@@ -223,12 +242,9 @@ describe("the web chat page in Chromium", () => {
         assert.strictEqual(await ann.locator("#transcript li.pending").count(), 0)
         // The line typed offline reached the others, once.
         await hasLine(ben, "typed while offline")
-        await cli.waitFor("ann's queued line", (ms) => ms.some((m) => m._tag === "Said" && m.text === "typed while offline"))
+        await cli.waitFor(/\] <ann> typed while offline$/m)
         assert.strictEqual((await lines(ben)).filter((t) => t === "typed while offline").length, 1)
-        assert.strictEqual(
-          cli.messages().filter((m) => m._tag === "Said" && m.text === "typed while offline").length,
-          1
-        )
+        assert.strictEqual(printed("ann", "typed while offline"), 1)
         fs.mkdirSync(artifacts, { recursive: true })
         await ann.screenshot({ path: path.join(artifacts, "webchat-resumed.png") })
         await showRoom(ann, "#side")
@@ -249,21 +265,41 @@ describe("the web chat page in Chromium", () => {
       yield* startChat({ port, httpPort })
       yield* Effect.promise(async () => {
         // A new in-memory server: the history the pages' positions refer to is gone, and they say so.
-        await stateIs(ben, "connected · missed messages in #lobby could not be recovered")
-        await stateIs(
-          ann,
-          "connected · missed messages in #lobby could not be recovered · missed messages in #side could not be recovered"
-        )
-        await whoCount(ben, 2)
+        // Both pages were in #lobby and #side.
+        for (const page of [ben, ann]) {
+          await stateIs(
+            page,
+            "connected · missed messages in #lobby could not be recovered · missed messages in #side could not be recovered"
+          )
+        }
+        // Said while the terminal client may still be reconnecting: it gets the line live or
+        // replayed from the new history, once either way.
         await say(ben, "back again")
         await hasLine(ann, "back again")
+        // The terminal client was told, waited, reconnected, and says what its resume found.
+        await cli.waitFor(/^\* server closing the session: shutting down$/m)
+        await cli.waitFor(/; reconnecting in [\d.]+ s, attempt 1 of 10$/m)
+        await cli.waitFor(/^\* reconnected$/m, 15_000)
+        await cli.waitFor(/^\* missed messages in #lobby could not be recovered \(/m)
+        await cli.waitFor(/\] <ben> back again$/m)
+        await whoCount(ben, 3)
+        type("the terminal is back")
+        for (const page of [ann, ben]) await hasLine(page, "the terminal is back")
         // The transcript kept what was said before the restart.
         assert.includeMembers(await lines(ann), ["hello from the browser", "hello from the terminal", hostile, "missed three", "back again"])
+        // Each line reached the terminal once, across the drop and the restart.
+        for (const [from, text] of [["ann", "hello from the browser"], ["ben", "missed two"], ["ben", "back again"]] as const) {
+          assert.strictEqual(printed(from, text), 1, `${from}: ${text}`)
+        }
         assert.deepStrictEqual(errors, [])
 
         await ann.screenshot({ path: path.join(artifacts, "webchat.png") })
         assert.isAbove(fs.statSync(path.join(artifacts, "webchat.png")).size, 10_000)
       })
-      cli.socket.destroy()
+      // Its stdin ends: the scripted client exits 0 once every line it said was accepted.
+      yield* Effect.promise(async () => {
+        cli.proc.stdin.end()
+        assert.strictEqual(await cli.exited(), 0, cli.output())
+      })
     }), 60_000)
 })

@@ -6,9 +6,11 @@
  * the samples as JSON (`/dashboard/samples.json`).
  *
  * Adding a plotted figure is one line in {@link defaultSeries} (and a plot
- * naming its key in the page script). The JSON keeps a place for per-room
- * and per-node rows (`rooms`, `nodes`), empty until rooms and cluster mode
- * fill them.
+ * naming its key in the page script). Beside the series, each sample reads
+ * the busiest rooms (`rooms`: at most `roomLimit` rows, from the chat
+ * server's per-room counters) and, in cluster mode, every node's published
+ * summary (`nodes`: at most what the reader returns), so the JSON stays
+ * bounded however many rooms and nodes there are.
  *
  * @since 0.2.0
  */
@@ -23,6 +25,7 @@ import * as MetricState from "effect/MetricState"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Page from "./internal/dashboardPage.js"
+import { RoomSeries } from "./internal/roomSeries.js"
 import * as WebAsset from "./internal/webAsset.js"
 
 /**
@@ -69,11 +72,55 @@ export interface Samples {
   readonly capacity: number
   readonly at: ReadonlyArray<number>
   readonly values: Readonly<Record<string, ReadonlyArray<number>>>
-  /** Per-room activity: filled once rooms exist. */
-  readonly rooms: ReadonlyArray<{ readonly room: string; readonly members: number; readonly messagesPerSecond: number }>
-  /** Per-node rows: filled in cluster mode. */
-  readonly nodes: ReadonlyArray<{ readonly node: string; readonly state: string; readonly connections: number }>
+  /** The busiest rooms at the last sample (at most `roomLimit`), busiest first. */
+  readonly rooms: ReadonlyArray<RoomRow>
+  /** How many rooms have members on this node. */
+  readonly roomCount: number
+  /**
+   * The rates of the first (at most 5) of `rooms` over the kept samples,
+   * aligned with `at`; null where the room was not among the busiest.
+   */
+  readonly roomSeries: Readonly<Record<string, ReadonlyArray<number | null>>>
+  /** Each node of the cluster, as last published (cluster mode; empty otherwise). */
+  readonly nodes: ReadonlyArray<NodeRow>
 }
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface RoomRow {
+  readonly room: string
+  readonly members: number
+  readonly messagesPerSecond: number
+}
+
+/**
+ * A node's own summary, as it published it; `lastSeenAgoMs` is how long ago
+ * (by this node's clock) it was published.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface NodeRow {
+  readonly node: string
+  readonly connections: number
+  readonly messagesInPerSecond: number
+  readonly messagesOutPerSecond: number
+  readonly lastSeenAgoMs: number
+}
+
+/**
+ * What the sampler reads the rooms from: the `limit` busiest rooms by lines
+ * since the previous call, and the number of rooms (`ChatServer.roomActivity`);
+ * undefined while there is no chat server (yet).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RoomSource = (limit: number) =>
+  | { readonly rooms: number; readonly busiest: ReadonlyArray<{ readonly room: string; readonly members: number; readonly lines: number }> }
+  | undefined
 
 /**
  * @since 0.2.0
@@ -94,7 +141,16 @@ export interface SamplerOptions {
   /** Samples kept (default 300: five minutes at 1 s). */
   readonly capacity?: number
   readonly series?: ReadonlyArray<Series>
+  /** Per-room activity (chat mode). */
+  readonly rooms?: RoomSource
+  /** Rooms listed (default 10, at most 100). */
+  readonly roomLimit?: number
+  /** Every node's summary (cluster mode), read once per sample; a failure or a reply later than the interval shows no nodes. */
+  readonly nodes?: Effect.Effect<ReadonlyArray<NodeRow>, unknown>
 }
+
+/** Rooms whose rates over time are in the samples (and plotted). */
+const plottedRooms = 5
 
 const totals = (series: ReadonlyArray<Series>): Array<number> => {
   const index = new Map<string, Array<number>>()
@@ -136,6 +192,12 @@ export const makeSampler = (options: SamplerOptions = {}): Effect.Effect<Sampler
     let size = 0
     let previous = totals(series)
     let previousAt = clock.unsafeCurrentTimeMillis()
+    const roomLimit = Math.min(100, Math.max(1, Math.floor(options.roomLimit ?? 10)))
+    let rooms: ReadonlyArray<RoomRow> = []
+    let roomCount = 0
+    const roomSeries = new RoomSeries(capacity, 2 * roomLimit)
+    let nodes: ReadonlyArray<NodeRow> = []
+    options.rooms?.(roomLimit) // starts the first window
 
     const sample = Effect.sync(() => {
       const now = clock.unsafeCurrentTimeMillis()
@@ -146,16 +208,30 @@ export const makeSampler = (options: SamplerOptions = {}): Effect.Effect<Sampler
         const delta = Math.max(0, current[i]! - previous[i]!)
         columns[i]![next] = s.kind === "gauge" ? current[i]! : s.kind === "rate" ? delta / seconds : delta
       })
+      const look = options.rooms?.(roomLimit)
+      rooms = look === undefined ? [] : look.busiest.map((r) => ({
+        room: r.room,
+        members: r.members,
+        messagesPerSecond: Math.round((r.lines / seconds) * 100) / 100
+      }))
+      roomCount = look?.rooms ?? 0
+      roomSeries.record(next, rooms)
       previous = current
       previousAt = now
       next = (next + 1) % capacity
       size = Math.min(size + 1, capacity)
     })
-    yield* Effect.forkScoped(Effect.repeat(sample, Schedule.spaced(interval)).pipe(Effect.delay(interval)))
+    const readNodes = options.nodes === undefined ? Effect.void : options.nodes.pipe(
+      Effect.timeout(interval),
+      Effect.match({ onFailure: () => (nodes = []), onSuccess: (rows) => (nodes = rows) })
+    )
+    yield* Effect.forkScoped(
+      Effect.repeat(Effect.zipRight(sample, readNodes), Schedule.spaced(interval)).pipe(Effect.delay(interval))
+    )
 
-    const ordered = (column: Array<number>): Array<number> => {
+    const ordered = <A>(column: ReadonlyArray<A>): Array<A> => {
       const start = (next - size + capacity) % capacity
-      const out = new Array<number>(size)
+      const out = new Array<A>(size)
       for (let i = 0; i < size; i++) out[i] = column[(start + i) % capacity]!
       return out
     }
@@ -165,8 +241,15 @@ export const makeSampler = (options: SamplerOptions = {}): Effect.Effect<Sampler
         capacity,
         at: ordered(at),
         values: Object.fromEntries(series.map((s, i) => [s.key, ordered(columns[i]!)])),
-        rooms: [],
-        nodes: []
+        rooms,
+        roomCount,
+        roomSeries: Object.fromEntries(
+          rooms.slice(0, plottedRooms).flatMap((r) => {
+            const column = roomSeries.column(r.room)
+            return column === undefined ? [] : [[r.room, ordered(column)]]
+          })
+        ),
+        nodes
       })
     })
   })

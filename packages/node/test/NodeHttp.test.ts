@@ -107,7 +107,7 @@ describe("NodeHttp.serve with the operators' routes", () => {
       assert.notMatch(script.body, /innerHTML/)
       const samples = yield* get(`${url}/dashboard/samples.json`)
       assert.strictEqual(samples.status, 200)
-      assert.deepStrictEqual(Object.keys(JSON.parse(samples.body)).sort(), ["at", "capacity", "intervalMs", "nodes", "rooms", "values"])
+      assert.deepStrictEqual(Object.keys(JSON.parse(samples.body)).sort(), ["at", "capacity", "intervalMs", "nodes", "roomCount", "roomSeries", "rooms", "values"])
       assert.strictEqual((yield* get(`${url}/nope`)).status, 404)
     }))
 

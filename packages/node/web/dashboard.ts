@@ -11,8 +11,30 @@ interface Samples {
   readonly at: ReadonlyArray<number>
   readonly values: Readonly<Record<string, ReadonlyArray<number>>>
   readonly rooms: ReadonlyArray<Readonly<Record<string, unknown>>>
+  readonly roomCount?: number
+  readonly roomSeries?: Readonly<Record<string, ReadonlyArray<number | null>>>
   readonly nodes: ReadonlyArray<Readonly<Record<string, unknown>>>
 }
+
+interface Column {
+  readonly key: string
+  readonly label: string
+  readonly show?: (value: unknown) => string
+}
+
+const number = (value: unknown) => (typeof value === "number" ? format(value) : String(value ?? ""))
+const roomColumns: ReadonlyArray<Column> = [
+  { key: "room", label: "room" },
+  { key: "messagesPerSecond", label: "lines/s", show: number },
+  { key: "members", label: "members here", show: number }
+]
+const nodeColumns: ReadonlyArray<Column> = [
+  { key: "node", label: "node" },
+  { key: "connections", label: "connections", show: number },
+  { key: "messagesInPerSecond", label: "in/s", show: number },
+  { key: "messagesOutPerSecond", label: "out/s", show: number },
+  { key: "lastSeenAgoMs", label: "last seen", show: (v) => (typeof v === "number" ? `${(v / 1000).toFixed(1)} s ago` : "") }
+]
 
 interface Plot {
   readonly id: string
@@ -91,11 +113,42 @@ const ceiling = (max: number): number => {
   return 10 * step
 }
 
-const views = new Map<string, { readonly svg: SVGSVGElement; readonly now: HTMLElement }>()
+const views = new Map<string, { readonly svg: SVGSVGElement; readonly now: HTMLElement; readonly legend: HTMLElement }>()
+
+const legendOf = (legend: HTMLElement, plot: Plot) => {
+  legend.replaceChildren(...plot.lines.map((line) => {
+    const item = el("span")
+    const swatch = el("i")
+    swatch.style.background = line.color
+    item.append(swatch, document.createTextNode(line.label))
+    return item
+  }))
+}
+
+/** The busiest rooms' lines per second over time, one line per room (at most 5: the server sends no more). */
+const roomColors = ["#3b7ddd", "#2f9e62", "#e08a1e", "#8e5bd6", "#d0453a"]
+const roomPlot = (samples: Samples): Plot => ({
+  id: "roomActivity",
+  title: "Busiest rooms: lines per second",
+  unit: "/s",
+  lines: Object.keys(samples.roomSeries ?? {}).slice(0, roomColors.length).map((room, i) => ({
+    key: `room:${room}`,
+    label: room.slice(0, 32),
+    color: roomColors[i]!
+  }))
+})
+/** The samples with each room's series as a value column (`room:<name>`). */
+const withRooms = (samples: Samples): Samples => ({
+  ...samples,
+  values: {
+    ...samples.values,
+    ...Object.fromEntries(Object.entries(samples.roomSeries ?? {}).map(([room, column]) => [`room:${room}`, column as Array<number>]))
+  }
+})
 
 const layout = () => {
   const main = document.getElementById("plots")!
-  for (const plot of plots) {
+  for (const plot of [...plots, roomPlot({ intervalMs: 0, capacity: 0, at: [], values: {}, rooms: [], nodes: [] })]) {
     const section = el("section")
     section.dataset.plot = plot.id
     const title = el("h2", plot.title)
@@ -107,16 +160,10 @@ const layout = () => {
     svg.setAttribute("preserveAspectRatio", "none")
     const legend = el("div")
     legend.className = "legend"
-    for (const line of plot.lines) {
-      const item = el("span")
-      const swatch = el("i")
-      swatch.style.background = line.color
-      item.append(swatch, document.createTextNode(line.label))
-      legend.append(item)
-    }
+    legendOf(legend, plot)
     section.append(title, svg, legend)
     main.append(section)
-    views.set(plot.id, { svg, now })
+    views.set(plot.id, { svg, now, legend })
   }
 }
 
@@ -142,7 +189,11 @@ const draw = (plot: Plot, samples: Samples) => {
   svg.append(minutes)
   plot.lines.forEach((line, i) => {
     const column = columns[i]!
-    const points = column.map((value, j) => `${x(samples.at[j]!).toFixed(1)},${y(value).toFixed(1)}`).join(" ")
+    // A room's column has nulls where it was not among the busiest: no point there.
+    const drawn = column.flatMap((value, j) =>
+      value === null ? [] : [`${x(samples.at[j]!).toFixed(1)},${y(value).toFixed(1)}`]
+    )
+    const points = drawn.join(" ")
     svg.append(svgEl("polyline", {
       points,
       fill: "none",
@@ -150,33 +201,41 @@ const draw = (plot: Plot, samples: Samples) => {
       "stroke-width": 2,
       "stroke-linejoin": "round",
       "data-series": line.key,
-      "data-points": column.length
+      "data-points": drawn.length
     }))
   })
   view.now.textContent = plot.lines
     .map((line, i) => {
       const column = columns[i]!
-      const last = column.length > 0 ? column[column.length - 1]! : 0
-      return `${plot.lines.length > 1 ? `${line.label} ` : ""}${format(last)}${plot.unit}`
+      const last: number | null = column.length > 0 ? column[column.length - 1]! : 0
+      return `${plot.lines.length > 1 ? `${line.label} ` : ""}${last === null ? "-" : format(last)}${plot.unit}`
     })
     .join(" · ")
 }
 
-/** Rows from the network, as text cells. */
-const table = (id: string, rows: ReadonlyArray<Readonly<Record<string, unknown>>>) => {
-  if (rows.length === 0) return
+/** Rows from the network, as text cells under `columns`. */
+const table = (id: string, title: string, rows: ReadonlyArray<Readonly<Record<string, unknown>>>, columns: ReadonlyArray<Column>) => {
   const section = document.getElementById(id)!
-  const keys = Object.keys(rows[0]!)
+  if (rows.length === 0) {
+    if (section.dataset.rows !== undefined && section.dataset.rows !== "0") {
+      const empty = el("p", id === "rooms" ? "No room has members here." : "No node has published a summary.")
+      empty.className = "empty"
+      section.replaceChildren(el("h2", title), empty)
+    }
+    section.dataset.rows = "0"
+    return
+  }
   const head = el("tr")
-  for (const key of keys) head.append(el("th", key))
+  for (const column of columns) head.append(el("th", column.label))
   const body = rows.map((row) => {
     const tr = el("tr")
-    for (const key of keys) tr.append(el("td", String(row[key] ?? "")))
+    for (const column of columns) tr.append(el("td", (column.show ?? ((v) => String(v ?? "")))(row[column.key])))
     return tr
   })
   const t = el("table")
   t.append(head, ...body)
-  section.replaceChildren(el("h2", section.querySelector("h2")?.textContent ?? id), t)
+  section.replaceChildren(el("h2", title), t)
+  section.dataset.rows = String(rows.length)
 }
 
 const status = (text: string, state: "ok" | "error") => {
@@ -191,8 +250,12 @@ const poll = async (): Promise<number> => {
     if (!response.ok) throw new Error(`HTTP ${response.status}`)
     const samples = (await response.json()) as Samples
     for (const plot of plots) draw(plot, samples)
-    table("rooms", samples.rooms)
-    table("nodes", samples.nodes)
+    const rooms = roomPlot(samples)
+    legendOf(views.get(rooms.id)!.legend, rooms)
+    draw(rooms, withRooms(samples))
+    const roomCount = samples.roomCount ?? samples.rooms.length
+    table("rooms", `Busiest rooms (${samples.rooms.length} of ${roomCount})`, samples.rooms, roomColumns)
+    table("nodes", `Nodes (${samples.nodes.length})`, samples.nodes, nodeColumns)
     const when = samples.at.length > 0 ? new Date(samples.at[samples.at.length - 1]!).toLocaleTimeString() : "-"
     status(`live · ${samples.at.length} samples · last ${when}`, "ok")
     document.body.dataset.samples = String(samples.at.length)

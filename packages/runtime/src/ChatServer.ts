@@ -98,6 +98,37 @@ export const defaultRateLimit = { messagesPerSecond: 50, burst: 100, bytesPerSec
  */
 export const defaultOutboundBytes = 4 * 1024 * 1024
 
+/**
+ * A room's activity on this node: its members here, and the lines of its
+ * history this node received since the previous look (in cluster mode the
+ * room's lines from every node).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RoomActivity {
+  readonly room: string
+  readonly members: number
+  readonly lines: number
+}
+
+/**
+ * The chat server: a `Server` and a look at its rooms.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ChatServer extends Server.Server<Message.Message> {
+  /**
+   * The `limit` busiest rooms by lines since the previous call (ties: more
+   * members first) and how many rooms have members on this node. Each room
+   * counts its lines as they are delivered; this call reads the counters, in
+   * one pass, keeping at most `limit` rows. For one reader (the dashboard):
+   * each call starts the next window.
+   */
+  readonly roomActivity: (limit: number) => { readonly rooms: number; readonly busiest: ReadonlyArray<RoomActivity> }
+}
+
 type Position = { readonly room: string; readonly epoch: string; readonly offset: number }
 
 const lobby = Message.defaultRoom
@@ -112,7 +143,7 @@ const lobby = Message.defaultRoom
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<Server.Server<Message.Message>, never, SocketServer.SocketServer | Server.Authenticator | Scope.Scope> =>
+): Effect.Effect<ChatServer, never, SocketServer.SocketServer | Server.Authenticator | Scope.Scope> =>
   Effect.gen(function*() {
     const history = yield* Option.match(yield* Effect.serviceOption(History.History), {
       onNone: () => History.makeMemory(options.historyLimits),
@@ -214,7 +245,6 @@ export const make = (
       )
     }
 
-    /** Rejoins `from.room` after a reconnect: replay what was missed, then live lines. */
     /**
      * Rejoins `given.room` after a reconnect: the missed lines, then live ones.
      * When the room's history is a new one (an in-memory server restarted),
@@ -416,5 +446,5 @@ export const make = (
     yield* presence.lost((room, user) => notify({ _tag: "Left", room, user, reason: "node lost" }))
     // Joined / Left on the other nodes, told to this node's members of the room.
     yield* presence.changes((change) => tellRoom(change.room, noticeOf(change)))
-    return server
+    return { ...server, roomActivity: (limit) => rooms.busiest(limit) } satisfies ChatServer
   })

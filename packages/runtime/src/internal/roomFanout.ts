@@ -24,6 +24,18 @@ export interface Room {
   readonly members: Map<Session<Message.Message>, Replay.Gate | undefined>
   readonly subscribed: Deferred.Deferred<void, History.HistoryUnavailable>
   readonly scope: Scope.CloseableScope
+  /** Lines delivered (entries of its history seen by this node), and that count at the last `busiest`. */
+  lines: number
+  sampledLines: number
+  /** Lines in the window the last `busiest` closed. */
+  window: number
+}
+
+/** A room's activity since the previous `busiest` call. @internal */
+export interface Activity {
+  readonly room: string
+  readonly members: number
+  readonly lines: number
 }
 
 const encoder = new TextEncoder()
@@ -52,6 +64,7 @@ export class RoomFanout {
   private readonly deliver: History.Deliver = (name, epoch, entry) => {
     const room = this.rooms.get(name)
     if (room === undefined) return
+    room.lines++
     const payload = this.shared(entry.payload)
     for (const [session, gate] of room.members) {
       if (gate === undefined || gate.offer(epoch, entry)) session.unsafeSend(payload)
@@ -67,7 +80,10 @@ export class RoomFanout {
         name,
         members: new Map(),
         subscribed: Deferred.unsafeMake(FiberId.none),
-        scope: Effect.runSync(Scope.fork(this.scope, ExecutionStrategy.sequential))
+        scope: Effect.runSync(Scope.fork(this.scope, ExecutionStrategy.sequential)),
+        lines: 0,
+        sampledLines: 0,
+        window: 0
       }
       this.rooms.set(name, room)
       return this.history.subscribe(name, this.deliver).pipe(
@@ -102,5 +118,37 @@ export class RoomFanout {
     if ((message._tag === "Joined" || message._tag === "Left") && room.members.size > this.announceUpTo) return
     const payload = Wire.share(this.wire!, message)
     for (const session of room.members.keys()) if (session !== except) session.unsafeSend(payload)
+  }
+
+  /**
+   * The `limit` rooms with the most lines since the previous call (ties: more
+   * members first), and how many rooms this node has. One pass over the rooms
+   * keeping a sorted array of at most `limit`: no allocation per room. One
+   * reader (a dashboard's sampler): each call starts the next window.
+   */
+  busiest(limit: number): { readonly rooms: number; readonly busiest: ReadonlyArray<Activity> } {
+    const top: Array<Room> = []
+    for (const room of this.rooms.values()) {
+      const lines = room.lines - room.sampledLines
+      room.sampledLines = room.lines
+      room.window = lines
+      if (limit < 1) continue
+      const members = room.members.size
+      let i = top.length
+      if (i === limit) {
+        const last = top[i - 1]!
+        if (lines < last.window || (lines === last.window && members <= last.members.size)) continue
+        i--
+      }
+      // Insertion into the (at most `limit`) sorted rows: busier first, then more members.
+      while (i > 0) {
+        const above = top[i - 1]!
+        if (lines < above.window || (lines === above.window && members <= above.members.size)) break
+        top[i] = above
+        i--
+      }
+      top[i] = room
+    }
+    return { rooms: this.rooms.size, busiest: top.map((room) => ({ room: room.name, members: room.members.size, lines: room.window })) }
   }
 }
