@@ -30,11 +30,11 @@ import type * as Scope from "effect/Scope"
 import type * as Connection from "./Connection.js"
 import * as Dedupe from "./Dedupe.js"
 import * as ChatLine from "./internal/chatLine.js"
+import { ChatRooms } from "./internal/chatRooms.js"
 import type * as Heartbeat from "./Heartbeat.js"
 import * as History from "./History.js"
 import * as Presence from "./Presence.js"
 import * as RoomFanout from "./internal/roomFanout.js"
-import * as Replay from "./Replay.js"
 import * as Server from "./Server.js"
 import type { Session } from "./Session.js"
 import * as TetherProtocol from "./TetherProtocol.js"
@@ -176,116 +176,9 @@ export const make = (
     // Says are published without waiting for the previous one (see `say`).
     const publishing = yield* FiberSet.make<void>()
     const runPublish = yield* FiberSet.runtime(publishing)<never>()
-    const joined = new Map<number, Set<string>>()
-    const roomsOf = (session: Session<Message.Message>) => joined.get(session.id) ?? new Set<string>()
     const sessionKey = (session: Session<Message.Message>) => `${nodeId}:${session.id}`
-
-    const rooms = new RoomFanout.RoomFanout(history, serverScope, announceUpTo)
-    /** A history entry as a payload for this server's wire, encoded once for all members. */
-    const shared = (payload: string) => rooms.shared(payload)
-    const roomOf = (name: string) => rooms.roomOf(name)
-    const release = (room: RoomFanout.Room) => rooms.release(room)
-
-    const noticeOf = (change: Presence.Change): Message.Message =>
-      change._tag === "Joined"
-        ? Message.Joined.make({ user: change.user, room: change.room })
-        : Message.Left.make({ user: change.user, reason: change.reason, room: change.room })
-
-    const tellRoom = (name: string, message: Message.Message, except?: Session<Message.Message>) =>
-      rooms.tell(name, message, except)
-
-    /** A member joined or left: told to this node's members (but `except`), then to the other nodes'. */
-    const notify = (change: Presence.Change, except?: Session<Message.Message>): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        tellRoom(change.room, noticeOf(change), except)
-        return Effect.ignore(presence.announce(change))
-      })
-
-    const enter = (session: Session<Message.Message>, name: string, gate: Replay.Gate | undefined) =>
-      Effect.flatMap(roomOf(name), (room) => {
-        room.members.set(session, gate)
-        let set = joined.get(session.id)
-        if (set === undefined) joined.set(session.id, set = new Set())
-        set.add(name)
-        return Effect.as(Effect.ignore(presence.join(name, session.user!)), room)
-      })
-
-    const exit = (session: Session<Message.Message>, name: string, reason: string | undefined) =>
-      Effect.suspend(() => {
-        joined.get(session.id)?.delete(name)
-        const room = rooms.get(name)
-        if (room === undefined) return Effect.void
-        room.members.delete(session)
-        return Effect.zipRight(
-          reason === undefined ? Effect.void : notify({ _tag: "Left", room: name, user: session.user!, reason }),
-          Effect.zipRight(Effect.ignore(presence.leave(name, session.user!)), release(room))
-        )
-      })
-
-    const join = (session: Session<Message.Message>, name: string): Effect.Effect<void> => {
-      const mine = roomsOf(session)
-      if (!mine.has(name) && mine.size >= maxRooms) {
-        session.unsafeSend(Message.RoomRefused.make({ room: name, code: "TooManyRooms", detail: `at most ${maxRooms} rooms` }))
-        return Effect.void
-      }
-      const already = mine.has(name)
-      return (already ? Effect.void : Effect.asVoid(enter(session, name, undefined))).pipe(
-        Effect.zipRight(history.position(name)),
-        Effect.matchEffect({
-          onFailure: () => {
-            if (!already) void Effect.runFork(exit(session, name, undefined))
-            session.unsafeSend(Message.RoomRefused.make({ room: name, code: "Unavailable", detail: "history unavailable" }))
-            return Effect.void
-          },
-          onSuccess: (position) => {
-            session.unsafeSend(Message.RoomJoined.make({ room: name, epoch: position.epoch, offset: position.offset }))
-            return already ? Effect.void : notify({ _tag: "Joined", room: name, user: session.user! }, session)
-          }
-        })
-      )
-    }
-
-    /**
-     * Rejoins `given.room` after a reconnect: the missed lines, then live ones.
-     * When the room's history is a new one (an in-memory server restarted),
-     * the old lines are announced lost (`Unrecoverable`, `EpochChanged`) and
-     * the new history is replayed from its start, so lines said since the
-     * restart are not lost too.
-     */
-    const resumeRoom = (session: Session<Message.Message>, given: Message.ResumePosition): Effect.Effect<void> => {
-      const name = given.room
-      return history.position(name).pipe(
-        Effect.flatMap((current) => {
-          const epochChanged = current.epoch !== given.epoch
-          const from = epochChanged ? { epoch: current.epoch, offset: 0 } : { epoch: given.epoch, offset: given.offset }
-          const gate = Replay.unsafeMakeGate(from)
-          return Effect.flatMap(enter(session, name, gate), (room) =>
-            Replay.resume(history, name, gate, (outcome) => {
-              const position = outcome.position
-              session.unsafeSend(
-                outcome._tag === "Unrecoverable"
-                  ? Message.Unrecoverable.make({ room: name, reason: outcome.reason, epoch: position.epoch, offset: position.offset })
-                  : epochChanged
-                  // The old history is gone; the new one follows from its first line.
-                  ? Message.Unrecoverable.make({ room: name, reason: "EpochChanged", epoch: from.epoch, offset: 0 })
-                  : Message.Recovered.make({ room: name, epoch: position.epoch, offset: position.offset, replayed: outcome.replay.length })
-              )
-              for (const entry of outcome.replay) session.unsafeSend(shared(entry.payload))
-              for (const entry of outcome.live) session.unsafeSend(shared(entry.payload))
-            }).pipe(
-              Effect.tap(() => notify({ _tag: "Joined", room: name, user: session.user! }, session)),
-              Effect.asVoid,
-              Effect.tapError(() => Effect.sync(() => room.members.delete(session)))
-            ))
-        }),
-        Effect.catchAll(() =>
-          Effect.zipRight(
-            exit(session, name, undefined),
-            Effect.sync(() => session.unsafeSend(Message.RoomRefused.make({ room: name, code: "Unavailable", detail: "history unavailable" })))
-          )
-        )
-      )
-    }
+    const fanout = new RoomFanout.RoomFanout(history, serverScope, announceUpTo)
+    const rooms = new ChatRooms(fanout, history, presence, { maxRooms, whoLimit })
 
     /** Answers owed to repeats of a `Say` that arrived while its first copy was being published. */
     const repeats = new Map<string, Array<(at: Position | undefined) => void>>()
@@ -293,7 +186,7 @@ export const make = (
     const say = (session: Session<Message.Message>, message: Message.Say): Effect.Effect<void> | void => {
       const name = message.room ?? lobby
       const user = session.user!
-      if (!roomsOf(session).has(name)) {
+      if (!rooms.roomsOf(session).has(name)) {
         session.unsafeSend(Message.SayRefused.make({ id: message.id, code: "NotMember", detail: `not in ${name}` }))
         return
       }
@@ -348,14 +241,6 @@ export const make = (
       ))
     }
 
-    const who = (session: Session<Message.Message>, message: Message.Who) => {
-      const name = message.room ?? lobby
-      return Effect.match(presence.members(name, { limit: whoLimit }), {
-        onFailure: () => session.unsafeSend(Message.Present.make({ users: [], room: name })),
-        onSuccess: (users) => session.unsafeSend(Message.Present.make({ users: [...users], room: name }))
-      })
-    }
-
     const server: Server.Server<Message.Message> = yield* Server.make<Message.Message>({
       framing: Frame.lengthPrefixed(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {}),
       codec,
@@ -389,39 +274,26 @@ export const make = (
         ),
       onJoin: (session, login) => {
         const resume = login._tag === "Login" ? login.resume ?? [] : []
-        if (resume.length === 0) return join(session, lobby)
+        if (resume.length === 0) return rooms.join(session, lobby)
         const seen = new Set<string>()
         const distinct = resume.filter((p) => !seen.has(p.room) && seen.add(p.room)).slice(0, maxRooms)
-        return Effect.forEach(distinct, (from) => resumeRoom(session, from), { discard: true })
+        return Effect.forEach(distinct, (from) => rooms.resume(session, from), { discard: true })
       },
       onLeave: (session, reason) =>
-        Effect.gen(function*() {
-          const mine = Array.from(roomsOf(session))
-          joined.delete(session.id)
-          for (const name of mine) yield* exit(session, name, reason.slice(0, 256))
-          yield* Effect.ignore(presence.release(session.user!, sessionKey(session)))
-        }),
+        rooms.leaveAll(session, reason, Effect.ignore(presence.release(session.user!, sessionKey(session)))),
       handler: (session, message) => {
         switch (message._tag) {
           case "Say":
             return say(session, message)
           case "Join":
-            return join(session, message.room)
-          case "Leave": {
-            if (!roomsOf(session).has(message.room)) {
-              session.unsafeSend(Message.RoomRefused.make({ room: message.room, code: "NotMember" }))
-              return
-            }
-            return Effect.zipRight(
-              exit(session, message.room, "left"),
-              Effect.sync(() => session.unsafeSend(Message.RoomLeft.make({ room: message.room })))
-            )
-          }
+            return rooms.join(session, message.room)
+          case "Leave":
+            return rooms.leave(session, message.room)
           case "Rooms":
-            session.unsafeSend(Message.RoomList.make({ rooms: Array.from(roomsOf(session)).sort() }))
+            session.unsafeSend(Message.RoomList.make({ rooms: Array.from(rooms.roomsOf(session)).sort() }))
             return
           case "Who":
-            return who(session, message)
+            return rooms.who(session, message.room ?? lobby)
           case "Request":
             session.unsafeSend(Message.RequestFailed.make({
               id: message.id,
@@ -434,7 +306,7 @@ export const make = (
         }
       }
     })
-    rooms.wire = server.wire
+    fanout.wire = server.wire
     // On shutdown (this runs before the server's drain), publishes in flight
     // get their answer first, within the drain timeout.
     yield* Effect.addFinalizer(() =>
@@ -443,8 +315,8 @@ export const make = (
     // Members of a room who vanished with a lost node (cluster mode) are
     // announced as left: `lost` runs on the one node that swept them, which
     // tells its members and the other nodes.
-    yield* presence.lost((room, user) => notify({ _tag: "Left", room, user, reason: "node lost" }))
+    yield* presence.lost((room, user) => rooms.notify({ _tag: "Left", room, user, reason: "node lost" }))
     // Joined / Left on the other nodes, told to this node's members of the room.
-    yield* presence.changes((change) => tellRoom(change.room, noticeOf(change)))
-    return { ...server, roomActivity: (limit) => rooms.busiest(limit) } satisfies ChatServer
+    yield* presence.changes((change) => rooms.tellChange(change))
+    return { ...server, roomActivity: (limit) => fanout.busiest(limit) } satisfies ChatServer
   })
