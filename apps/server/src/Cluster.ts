@@ -1,12 +1,11 @@
 /**
  * Cluster mode (`--redis`): chat's `History` and `Presence` on Redis, so any
  * number of tether-server processes serve one set of rooms, and a `/healthz`
- * check that says not ready while Redis cannot be reached.
+ * check that says not ready while Redis cannot be reached. The Redis client
+ * and layers (`ClusterLayer.ts`) are imported only when `--redis` is given.
  */
-import * as Redis from "@tether/redis/Redis"
-import * as RedisHistory from "@tether/redis/RedisHistory"
-import * as RedisPresence from "@tether/redis/RedisPresence"
-import * as Health from "@tether/runtime/Health"
+import type * as Redis from "@tether/redis/Redis"
+import type * as Health from "@tether/runtime/Health"
 import type * as History from "@tether/runtime/History"
 import type * as Presence from "@tether/runtime/Presence"
 import { randomBytes } from "node:crypto"
@@ -45,19 +44,5 @@ export interface Options {
  * History and Presence on Redis, and the `redis` health check. Fails with
  * `RedisError` (`Unavailable`) when Redis cannot be reached at start.
  */
-export const layer = (options: Options): Layer.Layer<History.History | Presence.Presence, Redis.RedisError, Health.Health> => {
-  const prefix = options.prefix !== undefined ? { prefix: options.prefix } : {}
-  const check = Layer.scopedDiscard(Effect.gen(function*() {
-    const health = yield* Health.Health
-    const redis = yield* Redis.Redis
-    yield* health.register(
-      "redis",
-      redis.command(["PING"]).pipe(Effect.asVoid, Effect.mapError((error) => `unreachable: ${error.message}`))
-    )
-  }))
-  return Layer.mergeAll(
-    RedisHistory.layer(prefix),
-    RedisPresence.layer({ ...prefix, nodeId: options.nodeId }),
-    check
-  ).pipe(Layer.provide(Redis.layer({ url: options.url, name: `tether-${options.nodeId}` })))
-}
+export const layer = (options: Options): Layer.Layer<History.History | Presence.Presence, Redis.RedisError, Health.Health> =>
+  Layer.unwrapEffect(Effect.map(Effect.promise(() => import("./ClusterLayer.js")), (cluster) => cluster.layer(options)))
