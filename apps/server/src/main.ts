@@ -1,8 +1,8 @@
 /**
  * tether-server: reads flags, wires layers, runs one mode until SIGINT /
- * SIGTERM, then drains and prints a one-line summary. What a flag or mode
- * needs is imported when it is given (the mode's code, the HTTP side, Redis,
- * credentials): the process holds only what it serves with.
+ * SIGTERM, then drains and prints a one-line summary. What a mode or flag
+ * needs is imported when it is given (the mode's code, the HTTP side,
+ * Redis): the process holds only what it serves with.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
