@@ -1,19 +1,19 @@
 /**
  * Cluster mode (`--redis`): chat's `History` and `Presence` on Redis, so any
  * number of tether-server processes serve one set of rooms, and a `/healthz`
- * check that says not ready while Redis cannot be reached.
+ * check that says not ready while Redis cannot be reached. The Redis client
+ * and layers (`ClusterLayer.ts`) are imported only when `--redis` is given.
  */
 import type * as Dashboard from "@tether/node/Dashboard"
-import * as Redis from "@tether/redis/Redis"
-import * as RedisHistory from "@tether/redis/RedisHistory"
-import * as RedisNodes from "@tether/redis/RedisNodes"
-import * as RedisPresence from "@tether/redis/RedisPresence"
-import * as Health from "@tether/runtime/Health"
+import type * as Redis from "@tether/redis/Redis"
+import type * as RedisNodes from "@tether/redis/RedisNodes"
+import type * as Health from "@tether/runtime/Health"
 import type * as History from "@tether/runtime/History"
 import type * as Presence from "@tether/runtime/Presence"
 import { randomBytes } from "node:crypto"
 import * as os from "node:os"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -51,37 +51,25 @@ export interface Options {
 }
 
 /**
+ * Every node's summary (`RedisNodes`), as the app holds it: a tag of its own
+ * so that a server without `--redis` does not load the Redis client to ask
+ * whether it has one.
+ */
+export class Nodes extends Context.Tag("tether-server/Cluster/Nodes")<Nodes, RedisNodes.RedisNodes["Type"]>() {}
+
+/**
  * History and Presence on Redis, each node's summary for the dashboards
- * (`RedisNodes`), and the `redis` health check. Fails with
- * `RedisError` (`Unavailable`) when Redis cannot be reached at start.
+ * (`Nodes`), and the `redis` health check. Fails with `RedisError`
+ * (`Unavailable`) when Redis cannot be reached at start.
  */
 export const layer = (
   options: Options
-): Layer.Layer<History.History | Presence.Presence | RedisNodes.RedisNodes, Redis.RedisError, Health.Health> => {
-  const prefix = options.prefix !== undefined ? { prefix: options.prefix } : {}
-  const check = Layer.scopedDiscard(Effect.gen(function*() {
-    const health = yield* Health.Health
-    const redis = yield* Redis.Redis
-    yield* health.register(
-      "redis",
-      redis.command(["PING"]).pipe(Effect.asVoid, Effect.mapError((error) => `unreachable: ${error.message}`))
-    )
-  }))
-  return Layer.mergeAll(
-    RedisHistory.layer(prefix),
-    RedisPresence.layer({ ...prefix, nodeId: options.nodeId }),
-    RedisNodes.layer({
-      ...prefix,
-      nodeId: options.nodeId,
-      ...(options.summaryInterval !== undefined ? { interval: options.summaryInterval } : {})
-    }),
-    check
-  ).pipe(Layer.provide(Redis.layer({ url: options.url, name: `tether-${options.nodeId}` })))
-}
+): Layer.Layer<History.History | Presence.Presence | Nodes, Redis.RedisError, Health.Health> =>
+  Layer.unwrapEffect(Effect.map(Effect.promise(() => import("./ClusterLayer.js")), (cluster) => cluster.layer(options)))
 
 /** Publishes this node's summary (connections, messages per second) while the scope is open: cluster mode only. */
 export const publishSummary = (running: Modes.Running): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.flatMap(Effect.serviceOption(RedisNodes.RedisNodes), (nodes) =>
+  Effect.flatMap(Effect.serviceOption(Nodes), (nodes) =>
     Option.isNone(nodes) ? Effect.void : nodes.value.publish(() => ({
       connections: running.connections(),
       framesIn: running.stats.framesIn,
@@ -90,7 +78,7 @@ export const publishSummary = (running: Modes.Running): Effect.Effect<void, neve
 
 /** The dashboard's per-node rows, read from every node's summary: cluster mode only (undefined otherwise). */
 export const dashboardNodes: Effect.Effect<Dashboard.SamplerOptions["nodes"]> = Effect.map(
-  Effect.serviceOption(RedisNodes.RedisNodes),
+  Effect.serviceOption(Nodes),
   (nodes) =>
     Option.isNone(nodes) ? undefined : Effect.zipWith(nodes.value.list, Clock.currentTimeMillis, (summaries, now) =>
       summaries.map((s): Dashboard.NodeRow => ({

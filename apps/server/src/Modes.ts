@@ -2,19 +2,17 @@
  * The three server modes as scoped Effects over a `SocketServer` in context:
  * chat (Tether protocol), echo (the benchmark's byte contract) and classic
  * (the Go heartbeat demo's packets). `main.ts` only reads flags and wires
- * layers; tests can run these in-process.
+ * layers; tests can run these in-process. Each mode's code is in `modes/`
+ * and is imported when the mode starts: an echo server does not load the
+ * chat server, its rooms and history, or the classic protocol (less memory
+ * held for the process's life; see bench/RESULTS.md, issue 17).
  */
-import * as Classic from "@tether/protocol/Classic"
-import * as Codec from "@tether/protocol/Codec"
-import * as Frame from "@tether/protocol/Frame"
-import * as ChatServer from "@tether/runtime/ChatServer"
-import * as ClassicProtocol from "@tether/runtime/ClassicProtocol"
 import type * as Connection from "@tether/runtime/Connection"
-import * as Heartbeat from "@tether/runtime/Heartbeat"
-import * as Server from "@tether/runtime/Server"
+import type * as ChatServer from "@tether/runtime/ChatServer"
+import type * as Server from "@tether/runtime/Server"
 import type * as Socket from "@effect/platform/Socket"
 import type * as SocketServer from "@effect/platform/SocketServer"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 
@@ -60,122 +58,27 @@ export interface Running {
   readonly acceptWebSocket?: ((socket: Socket.Socket, remote: string) => Effect.Effect<void>) | undefined
 }
 
-type Requirements = SocketServer.SocketServer | Server.Authenticator | Scope.Scope
+/** What a mode needs in context. */
+export type Requirements = SocketServer.SocketServer | Server.Authenticator | Scope.Scope
 
-const tcp = (server: { readonly address: SocketServer.Address }) => server.address as SocketServer.TcpAddress
+/** Chat mode's options: the heartbeat policy besides what every mode takes. */
+export type ChatOptions = Common & { readonly heartbeat: "ping" | "idle" | "adaptive" | "off" }
 
-const running = <M>(server: Server.Server<M>): Running => ({
-  address: tcp(server),
-  stats: server.stats,
-  connections: server.connections,
-  sessions: () => server.registry.list()
-})
-
-const common = (options: Common) => ({
-  loginTimeout: options.loginTimeout,
-  drainTimeout: options.drainTimeout,
-  ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
-  ...(options.driver !== undefined ? { driver: options.driver } : {}),
-  ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
-  ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
-  ...(options.maxLoginBytes !== undefined ? { maxLoginBytes: options.maxLoginBytes } : {})
-})
+/** Echo mode's options: the framing besides what every mode takes. */
+export type EchoOptions = Common & { readonly framing: "length" | "lines" }
 
 /** Chat: login, rooms with numbered history, resume with replay, Say -> Said to the room then Ack, Joined / Left, Who -> Present (`ChatServer`). */
-export const chat = (options: Common & { readonly heartbeat: "ping" | "idle" | "adaptive" | "off" }): Effect.Effect<Running, never, Requirements> =>
-  Effect.gen(function*() {
-    const interval = options.heartbeatInterval ?? Duration.seconds(5)
-    const timeout = options.heartbeatTimeout ?? Duration.seconds(17)
-    const heartbeat = options.heartbeat === "ping"
-      ? Heartbeat.ping({ interval, timeout })
-      : options.heartbeat === "idle"
-      ? Heartbeat.idle({ timeout })
-      : options.heartbeat === "adaptive"
-      ? Heartbeat.adaptive({ timeout, ...(options.heartbeatInterval ? { max: interval } : {}) })
-      : Heartbeat.off
-    const server = yield* ChatServer.make({
-      heartbeat,
-      maxFrameBytes: options.maxFrameBytes,
-      loginTimeout: options.loginTimeout,
-      drainTimeout: options.drainTimeout,
-      ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
-      ...(options.driver !== undefined ? { driver: options.driver } : {}),
-      ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {}),
-      ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
-      ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
-      ...(options.maxLoginBytes !== undefined ? { maxLoginBytes: options.maxLoginBytes } : {}),
-      ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {}),
-      historyLimits: {
-        ...(options.historySize !== undefined ? { maxEntries: options.historySize } : {}),
-        ...(options.historyAge !== undefined ? { maxAgeMs: Duration.toMillis(options.historyAge) } : {})
-      }
-    })
-    // WebSocket peers: the same sessions and codec; each message one frame, as large as a TCP one.
-    const messages = Frame.messages({ maxFrameBytes: options.maxFrameBytes })
-    return {
-      ...running(server),
-      roomActivity: server.roomActivity,
-      acceptWebSocket: (socket, remote) => server.accept(socket, { remote, framing: messages })
-    }
-  })
-
-const PING = new TextEncoder().encode("PING")
+export const chat = (options: ChatOptions): Effect.Effect<Running, never, Requirements> =>
+  Effect.flatMap(Effect.promise(() => import("./modes/chat.js")), (mode) => mode.chat(options))
 
 /**
  * Echo: every frame back unchanged. With a heartbeat interval, a `PING`
  * frame every interval; the peer's `PONG` (like any frame) counts as a sign
  * of life and is not echoed; a peer silent for the timeout is closed.
  */
-export const echo = (options: Common & { readonly framing: "length" | "lines" }): Effect.Effect<Running, never, Requirements> =>
-  Effect.gen(function*() {
-    const interval = options.heartbeatInterval
-    const timeout = options.heartbeatTimeout ?? (interval ? Duration.times(interval, 3) : undefined)
-    const heartbeat: Heartbeat.Policy = interval !== undefined && timeout !== undefined
-      ? { ...Heartbeat.ping({ interval, timeout }), answers: false }
-      : timeout !== undefined
-      ? { ...Heartbeat.idle({ timeout }), answers: false }
-      : Heartbeat.off
-    const server = yield* Server.make<Uint8Array>({
-      ...common(options),
-      framing: options.framing === "lines"
-        ? Frame.lines({ maxLineBytes: options.maxFrameBytes })
-        : Frame.lengthPrefixed({ maxFrameBytes: options.maxFrameBytes }),
-      codec: Codec.bytes,
-      dialect: { ...Heartbeat.bytes, ping: () => PING },
-      heartbeat,
-      outbound: { overflow: "backpressure" },
-      // Backpressure: a peer that does not read its echoes stops being read.
-      handler: (session, frame) => void session.unsafeSend(frame)
-    })
-    return running(server)
-  })
+export const echo = (options: EchoOptions): Effect.Effect<Running, never, Requirements> =>
+  Effect.flatMap(Effect.promise(() => import("./modes/echo.js")), (mode) => mode.echo(options))
 
 /** Classic: the reference server of the Go heartbeat demo, byte for byte. */
 export const classic = (options: Common): Effect.Effect<Running, never, Requirements> =>
-  Effect.gen(function*() {
-    const clock = yield* Effect.clock
-    const now = () => clock.unsafeCurrentTimeMillis()
-    let port = 0
-    const server = yield* Server.make<Classic.Packet>({
-      ...common(options),
-      framing: Frame.classic({ maxPacketBytes: Math.min(options.maxFrameBytes, Frame.classicMaxPacketBytes) }),
-      codec: Classic.codec,
-      dialect: ClassicProtocol.dialect(now),
-      heartbeat: ClassicProtocol.serverHeartbeat({
-        ...(options.heartbeatInterval ? { interval: options.heartbeatInterval } : {}),
-        ...(options.heartbeatTimeout ? { timeout: options.heartbeatTimeout } : {})
-      }),
-      login: ClassicProtocol.serverLogin(now),
-      // The Go reference server accepts any number of sessions for the same credentials.
-      sessionsPerUser: "many",
-      handler: (session, packet) => {
-        const replies = packet.messages.flatMap((m): Array<Classic.Message> =>
-          m._tag === "ClientDemo" ? [{ _tag: "ServerDemo", addr: "127.0.0.1", port, remark: "server response: ok" }] : []
-        )
-        if (replies.length === 0) return
-        session.unsafeSend({ seq: 0, sendTime: now(), messages: replies as [Classic.Message, ...Array<Classic.Message>] })
-      }
-    })
-    port = tcp(server).port
-    return running(server)
-  })
+  Effect.flatMap(Effect.promise(() => import("./modes/classic.js")), (mode) => mode.classic(options))

@@ -1,12 +1,16 @@
 /**
  * tether-server: reads flags, wires layers, runs one mode until SIGINT /
- * SIGTERM, then drains and prints a one-line summary.
+ * SIGTERM, then drains and prints a one-line summary. What a mode or flag
+ * needs is imported when it is given (the mode's code, the HTTP side,
+ * Redis): the process holds only what it serves with.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as Cli from "@tether/node/Cli"
 import * as Descriptors from "@tether/node/Descriptors"
 import * as NodeTether from "@tether/node/NodeTether"
@@ -319,6 +323,10 @@ const root = command.pipe(
 
 const cli = Command.run(root, { name: "tether-server", version: "0.1.0" })
 
+// What the CLI needs (files for --users and friends, the terminal for prompts):
+// not all of NodeContext, whose command executor and worker manager nothing here uses.
+const cliContext = Layer.mergeAll(NodePath.layer, NodeTerminal.layer, NodeFileSystem.layer)
+
 // A log reader that goes away (EPIPE) must not take the server and its sessions down.
 Cli.survivableOutput()
-cli(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown: Cli.teardown }))
+cli(process.argv).pipe(Effect.provide(cliContext), NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown: Cli.teardown }))

@@ -3,11 +3,14 @@
  * Tether {@link Transport.Transport} over the `net.Socket` (connections then
  * cost no platform fiber, scope or FiberSet), client `Socket`s from
  * `@effect/platform-node` with TCP options, and the peer address of accepted
- * sockets. Imports by subpath only (the package root loads far more).
+ * sockets. Imports by subpath only (the package root loads far more), and
+ * `NodeSocket` from `@effect/platform-node-shared`, the same module without
+ * `@effect/platform-node`'s WebSocket constructor (which loads `ws`: ~8 MiB
+ * of RSS in a server that never dials a WebSocket).
  *
  * @since 0.1.0
  */
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 import * as Socket from "@effect/platform/Socket"
 import * as SocketServer from "@effect/platform/SocketServer"
 import * as Metrics from "@tether/runtime/Metrics"

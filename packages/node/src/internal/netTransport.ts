@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 import * as Socket from "@effect/platform/Socket"
 import * as Transport from "@tether/runtime/Transport"
 import * as Effect from "effect/Effect"
