@@ -6,8 +6,8 @@
  * on a seeded schedule. Afterwards: lines acknowledged, lost (acknowledged
  * but missing from some member's transcript of its room), duplicated (shown
  * twice to someone), whether every transcript equals the server's history
- * (read back by an observer that resumes both rooms from offset 0: a replay
- * of the whole history), reconnects, and the time from a drop to the client
+ * (as an unproxied observer sees it: every offset 1..N, checked against the
+ * room's position at the end), reconnects, and the time from a drop to the client
  * having resumed both rooms. Goals: lost 0, duplicated 0. The server runs in
  * its own process (its CPU is read from /proc); the clients and proxies
  * share this one.
@@ -17,7 +17,9 @@
  * outboxes to drain and 30 s for the transcripts to settle. A quarter of the
  * drops are silent (the proxy stops relaying and keeps both sockets open):
  * the client notices by its heartbeat timeout (5 s), the server only by its
- * own, later one (10 s). `DROPS_SEED` picks the schedule (default 13).
+ * own, later one (10 s). `DROPS_SEED` picks the schedule (default 13);
+ * `DROPS_SERVER_BIN` runs another build's server; `DROPS_SERVER_LOG` appends
+ * its log to a file.
  */
 import * as FaultProxy from "@tether/node/FaultProxy"
 import * as NodeTether from "@tether/node/NodeTether"
@@ -72,7 +74,9 @@ interface Member {
 }
 
 const fmt = (n: number) => n.toLocaleString("en-US")
-const serverBin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../apps/server/bin/tether-server")
+// DROPS_SERVER_BIN: another build's server (e.g. one without takeover, for a before/after).
+const serverBin = process.env.DROPS_SERVER_BIN ??
+  path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../apps/server/bin/tether-server")
 /** CPU seconds (user + system) of process `pid` so far. */
 const cpuOf = (pid: number) => {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
@@ -89,7 +93,9 @@ const serverProcess = Effect.acquireRelease(
     ], { stdio: ["ignore", "pipe", "inherit"] })
     let out = ""
     const timer = setTimeout(() => resume(Effect.fail(new Error(`server did not start: ${out.slice(-500)}`))), 15_000)
+    const log = process.env.DROPS_SERVER_LOG
     child.stdout!.on("data", (c: Buffer) => {
+      if (log !== undefined) fs.appendFileSync(log, c)
       if (out.length < 8192) out += c.toString()
       const m = /listening on [\d.]+:(\d+)/.exec(out)
       if (m && timer) {
@@ -102,54 +108,63 @@ const serverProcess = Effect.acquireRelease(
   (server) => Effect.sync(server.kill)
 )
 
-/** Every line of each room's history: an observer resuming both rooms from offset 0 gets them all replayed. */
-const readHistory = (port: number, epochs: ReadonlyMap<string, string>) =>
-  Effect.scoped(Effect.gen(function*() {
-    const lines = new Map<string, Array<string>>(rooms.map((r) => [r, []]))
-    const expected = new Map<string, number>()
+/**
+ * The server's history of each room, as an observer that never drops sees
+ * it: it joins both rooms before anyone speaks (unproxied) and keeps every
+ * `Said` with its offset. `read` asks for each room's position (a `Join` of
+ * a room it is in answers with it) and returns the lines once offsets 1..N
+ * have all arrived: every entry of the history, in order, each once.
+ */
+const observe = (port: number) =>
+  Effect.gen(function*() {
+    const lines = new Map<string, Array<{ readonly offset: number; readonly text: string }>>(rooms.map((r) => [r, []]))
+    const positions = new Map<string, number>()
     const client = yield* Client.make<Message.Message>({
       connect: NodeTether.connect({ port, connectTimeout: "2 seconds" }),
       framing: Frame.lengthPrefixed(),
       codec: Codec.json(Message.Message),
       dialect: TetherProtocol.dialect,
       reconnect: false,
-      login: {
-        ...TetherProtocol.clientLogin("history-reader", "secret"),
-        message: Message.Login.make({
-          user: "history-reader",
-          password: "secret",
-          resume: rooms.map((room) => ({ room, epoch: epochs.get(room) ?? "none", offset: 0 }))
-        })
-      },
+      login: TetherProtocol.clientLogin("history-reader", "secret"),
       onMessage: (m) =>
         Effect.sync(() => {
-          if (m._tag === "Recovered") expected.set(m.room, m.replayed)
-          if (m._tag === "Unrecoverable") expected.set(m.room, -1)
-          if (m._tag === "Said") lines.get(m.room ?? Message.defaultRoom)?.push(m.text)
+          if (m._tag === "RoomJoined") positions.set(m.room, m.offset)
+          if (m._tag === "Said") lines.get(m.room ?? Message.defaultRoom)?.push({ offset: m.offset ?? -1, text: m.text })
         })
     })
     yield* client.awaitConnected
-    for (let tries = 0; tries < 600; tries++) {
-      if (rooms.every((r) => expected.has(r) && lines.get(r)!.length >= expected.get(r)!)) break
-      yield* Effect.sleep("50 millis")
-    }
-    if (!rooms.every((r) => expected.get(r) === lines.get(r)!.length)) {
-      return yield* Effect.dieMessage(`history not read back whole: ${JSON.stringify([...expected])}`)
-    }
-    return lines
-  }))
+    yield* client.send(Message.Join.make({ room: "#ops" }))
+    for (let tries = 0; tries < 200 && !positions.has("#ops"); tries++) yield* Effect.sleep("50 millis")
+    const read = Effect.gen(function*() {
+      positions.clear()
+      for (const room of rooms) yield* client.send(Message.Join.make({ room }))
+      for (let tries = 0; tries < 600; tries++) {
+        if (rooms.every((r) => positions.has(r) && lines.get(r)!.length >= positions.get(r)!)) break
+        yield* Effect.sleep("50 millis")
+      }
+      const histories = new Map<string, Array<string>>()
+      for (const room of rooms) {
+        const got = lines.get(room)!
+        if (got.length !== positions.get(room) || got.some((l, i) => l.offset !== i + 1)) {
+          return yield* Effect.dieMessage(`${room}: the observer saw ${got.length} lines, not offsets 1..${positions.get(room)}`)
+        }
+        histories.set(room, got.map((l) => l.text))
+      }
+      return histories
+    })
+    return { read }
+  })
 
 const program = Effect.gen(function*() {
   const server = yield* serverProcess
   const port = server.port
-  const epochs = new Map<string, string>()
   const random = prng(seed)
   const members: Array<Member> = []
   const resumeTimes: Array<number> = []
   for (let i = 0; i < clientCount; i++) {
     const proxy = yield* FaultProxy.make({ port })
     const chat = yield* ChatClient.make({
-      connect: NodeTether.connect({ port: proxy.port, connectTimeout: "2 seconds" }),
+      connect: NodeTether.connect({ port: proxy.port, connectTimeout: "5 seconds" }),
       user: `c${i}`,
       password: "secret",
       heartbeat: Heartbeat.answer({ timeout: "5 seconds" }),
@@ -181,7 +196,6 @@ const program = Effect.gen(function*() {
           switch (event._tag) {
             case "Said":
               member.said.get(event.room)?.push(event.said.text)
-              if (event.said.epoch !== undefined && !epochs.has(event.room)) epochs.set(event.room, event.said.epoch)
               if (event.missed !== undefined) member.trouble.push(`gap of ${event.missed} in ${event.room}`)
               return
             case "Acked":
@@ -230,6 +244,8 @@ const program = Effect.gen(function*() {
     return yield* Effect.dieMessage("not every client joined #ops within 30 s")
   }
 
+  const observer = yield* observe(port)
+
   // Drops: every 2 to 4 s, each client's connection with probability 10%; a quarter silent.
   let drops = 0
   let silent = 0
@@ -272,7 +288,7 @@ const program = Effect.gen(function*() {
   const serverCpu = cpuOf(server.pid) - serverCpu0
   lag.disable()
 
-  const histories = yield* readHistory(port, epochs)
+  const histories = yield* observer.read
   for (let tries = 0; tries < 600; tries++) {
     if (members.every((m) => rooms.every((r) => m.said.get(r)!.length >= histories.get(r)!.length))) break
     yield* Effect.sleep("50 millis")
