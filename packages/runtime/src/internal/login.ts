@@ -142,19 +142,17 @@ export class LoginStep<M, R> {
   /** Registered under its name: the `admit` check (e.g. the name across a cluster), then logged in. */
   private registered(session: Session<M>, login: M, user: string, secret?: string): Effect.Effect<void, never, R> {
     const connection = session.connection
-    {
-      const admit = this.host.options.admit
-      return admit === undefined
-        ? this.admitted(session, login, user, secret)
-        : Effect.flatMap(admit(session), (admitted) => {
-          if (admitted && connection.isOpen()) return this.admitted(session, login, user, secret)
-          this.host.registry.remove(session)
-          session.user = undefined
-          Metrics.loginFailed("user_in_use")
-          this.refuseLogin(session, 100, "user already connected")
-          return Effect.void
-        })
-    }
+    const admit = this.host.options.admit
+    return admit === undefined
+      ? this.admitted(session, login, user, secret)
+      : Effect.flatMap(admit(session), (admitted) => {
+        if (admitted && connection.isOpen()) return this.admitted(session, login, user, secret)
+        this.host.registry.remove(session)
+        session.user = undefined
+        Metrics.loginFailed("user_in_use")
+        this.refuseLogin(session, 100, "user already connected")
+        return Effect.void
+      })
   }
 
   private admitted(session: Session<M>, login: M, user: string, inherited: string | undefined) {
