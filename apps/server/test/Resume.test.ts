@@ -176,6 +176,32 @@ describe("chat rooms and resume", () => {
       assert.isTrue(late.messages.slice(0, at).every((m) => m._tag !== "Said"), "the notice comes before the new history")
     }).pipe(Effect.scoped, Effect.provide(services(History.layerMemory()))))
 
+  it.live("a resume that replays more lines than a connection queues by default (1,024) gets them all, not a slow-consumer close", () =>
+    Effect.gen(function*() {
+      const running = yield* chat
+      const history = yield* History.History
+      const bob = yield* connect(running.address.port, { _tag: "Login", user: "bob", password: "pw" })
+      yield* until(() => of(bob, "RoomJoined").length === 1)
+      const { epoch } = of(bob, "RoomJoined")[0]!
+      bob.socket.destroy()
+      // Lines said while bob was away (straight into the history: no rate limit to wait for).
+      const missed = 1_500
+      for (let i = 1; i <= missed; i++) {
+        yield* history.publish("#lobby", (position, at) =>
+          json.encodeText!(Message.Said.make({ from: "alice", text: `line ${i}`, at, seq: 0, room: "#lobby", ...position })) as string)
+      }
+      const back = yield* connect(running.address.port, {
+        _tag: "Login",
+        user: "bob",
+        password: "pw",
+        resume: [{ room: "#lobby", epoch, offset: 0 }]
+      })
+      yield* until(() => of(back, "Said").length === missed || back.socket.destroyed || back.socket.readableEnded, 10_000)
+      assert.deepInclude(of(back, "Recovered")[0], { replayed: missed })
+      assert.strictEqual(of(back, "Said").length, missed)
+      assert.isFalse(back.messages.some((m) => m._tag === "Bye"), "not closed")
+    }).pipe(Effect.scoped, Effect.provide(services(History.layerMemory({ maxEntries: 2_000 })))))
+
   it.live("a repeat that arrives on a new connection while the first copy is still being published gets its Ack", () =>
     Effect.gen(function*() {
       const running = yield* chat

@@ -180,6 +180,11 @@ const fromServer = (message: Message.Message) => {
   update(Chat.received(state, message, Date.now(), observed))
 }
 
+// The last session's resume secret (from its LoginResult), presented at the
+// next login of the same name: the server then hands the session over at once
+// if it has not yet seen the old connection drop. Kept in memory only.
+let lastSession: { readonly user: string; readonly secret: string } | undefined
+
 const connect = (attempt: number) => {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`
   const ws = new WebSocket(url)
@@ -190,7 +195,14 @@ const connect = (attempt: number) => {
   ws.onopen = () => {
     // Resume every room at the last position seen; none yet: start in #lobby.
     const positions = resume.positions()
-    send({ _tag: "Login", user: state.user!, password, ...(positions.length > 0 ? { resume: positions } : {}) })
+    const secret = lastSession?.user === state.user ? lastSession!.secret : undefined
+    send({
+      _tag: "Login",
+      user: state.user!,
+      password,
+      ...(positions.length > 0 ? { resume: positions } : {}),
+      ...(secret !== undefined ? { resumeSecret: secret } : {})
+    })
   }
   ws.onmessage = (event) => {
     if (typeof event.data !== "string") return
@@ -205,6 +217,7 @@ const connect = (attempt: number) => {
       case "LoginResult":
         if (message.status === 0) {
           loggedIn = true
+          lastSession = message.resumeSecret !== undefined ? { user: state.user!, secret: message.resumeSecret } : undefined
           update(Chat.connected(state, Date.now()))
           // What was typed while disconnected, in order, with the original ids.
           for (const line of outbox.pending()) sendLine(line)

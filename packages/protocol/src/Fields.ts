@@ -231,6 +231,21 @@ export const Epoch = Schema.String.pipe(
 )
 
 /**
+ * A session's resume secret: issued by the server in a successful
+ * `LoginResult`, presented by the same client in its next `Login`, so that
+ * login may take over the session when the server still holds its old
+ * connection. 16 to 64 of `A-Z a-z 0-9 _ -` (Tether's server issues 43
+ * random ones: 258 bits).
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const ResumeSecret = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9_-]{16,64}$/),
+  Schema.annotations({ identifier: "ResumeSecret", description: "16 to 64 of A-Z, a-z, 0-9, _ and -" })
+)
+
+/**
  * A position in a room's history within one epoch: 1, 2, 3, ... for the
  * lines said in it; 0 before the first. Also used for counts of lines.
  *

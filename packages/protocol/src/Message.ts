@@ -20,6 +20,7 @@ import {
   Password,
   Reason,
   ResumePosition,
+  ResumeSecret,
   RoomName,
   Text,
   U32,
@@ -36,6 +37,10 @@ export * from "./Rooms.js"
  * with the last (epoch, offset) it saw in each: the server rejoins them and
  * answers each with `Recovered` (then the missed `Said`s, in order) or
  * `Unrecoverable`. Without `resume` (or with an empty one) the session starts in `#lobby`.
+ * `resumeSecret` is the secret of this client's previous session (from its
+ * `LoginResult`): while the server still holds that session (it has not
+ * noticed its connection is gone), a login that presents it takes the
+ * session over instead of being refused with status 100.
  *
  * @since 0.1.0
  * @category messages
@@ -45,7 +50,8 @@ export const Login = Schema.TaggedStruct("Login", {
   password: Schema.optionalWith(Password, { exact: true }),
   /** A signed login token instead of a password (1 to 2048 characters). */
   token: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048)), { exact: true }),
-  resume: Schema.optionalWith(Schema.Array(ResumePosition).pipe(Schema.maxItems(maxResumePositions)), { exact: true })
+  resume: Schema.optionalWith(Schema.Array(ResumePosition).pipe(Schema.maxItems(maxResumePositions)), { exact: true }),
+  resumeSecret: Schema.optionalWith(ResumeSecret, { exact: true })
 })
 /**
  * @since 0.1.0
@@ -54,12 +60,18 @@ export const Login = Schema.TaggedStruct("Login", {
 export type Login = typeof Login.Type
 
 /**
+ * The answer to `Login`: status 0 (logged in), 5 (invalid credentials) or
+ * 100 (the name is in use). On success `resumeSecret`, when the server
+ * offers takeover, is this session's secret (kept across a takeover): the
+ * client keeps it (and never shows it) and presents it in its next `Login`.
+ *
  * @since 0.1.0
  * @category messages
  */
 export const LoginResult = Schema.TaggedStruct("LoginResult", {
   status: LoginStatus,
-  reason: Schema.optionalWith(Reason, { exact: true })
+  reason: Schema.optionalWith(Reason, { exact: true }),
+  resumeSecret: Schema.optionalWith(ResumeSecret, { exact: true })
 })
 /**
  * @since 0.1.0

@@ -129,6 +129,19 @@ export interface ChatServer extends Server.Server<Message.Message> {
   readonly roomActivity: (limit: number) => { readonly rooms: number; readonly busiest: ReadonlyArray<RoomActivity> }
 }
 
+/**
+ * The default outbound bound of a chat session, in messages. A resume queues
+ * its whole replay at once (up to a history's worth of lines per room), so
+ * the count is set far above the connection's default of 1,024, which a
+ * client away for a few seconds from a busy room would exceed: closed as a
+ * slow consumer, it would reconnect to an even longer replay, again and
+ * again. The bytes bound is the one that holds memory.
+ *
+ * @since 0.2.0
+ * @category defaults
+ */
+export const defaultOutboundMessages = 64 * 1024
+
 type Position = { readonly room: string; readonly epoch: string; readonly offset: number }
 
 const lobby = Message.defaultRoom
@@ -250,7 +263,7 @@ export const make = (
       ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
       ...(options.drainTimeout !== undefined ? { drainTimeout: options.drainTimeout } : {}),
       ...(options.driver !== undefined ? { driver: options.driver } : {}),
-      outbound: options.outbound ?? { maxBytes: defaultOutboundBytes },
+      outbound: options.outbound ?? { maxBytes: defaultOutboundBytes, capacity: defaultOutboundMessages },
       ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
       ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
       ...(options.maxLoginBytes !== undefined ? { maxLoginBytes: options.maxLoginBytes } : {}),

@@ -49,7 +49,15 @@ export { Authenticator } from "./Authenticator.js"
  */
 export interface LoginDialect<M> {
   readonly credentials: (message: M) => Credentials.Credentials | undefined
-  readonly result: (status: Message.LoginStatus, reason?: string) => M
+  /** The answer; on success, with the session's resume secret when the dialect has `resumeSecret`. */
+  readonly result: (status: Message.LoginStatus, reason?: string, resumeSecret?: string) => M
+  /**
+   * The resume secret a login presents. A dialect with this function gets
+   * a fresh secret in each successful `result`; a login for a name that a
+   * live session of this server holds, presenting that session's secret,
+   * takes it over (see {@link Options.login}) instead of getting status 100.
+   */
+  readonly resumeSecret?: (login: M) => string | undefined
 }
 
 /**
@@ -64,7 +72,23 @@ export interface Options<M, E, R> {
   readonly outbound?: Connection.OutboundOptions
   readonly maxInbound?: number
   readonly maxInboundBytes?: number
-  /** The login step; without it every connection is a session at once. */
+  /**
+   * The login step; without it every connection is a session at once.
+   *
+   * Takeover: with a dialect that has `resumeSecret`, each successful login
+   * is answered with a random secret for that session (a fresh one; a
+   * session taken over keeps its secret). A later login
+   * for the same name while this server still holds the session (its
+   * connection dropped silently: no FIN, the heartbeat has not timed out
+   * yet), presenting that secret (compared in constant time), proves it is
+   * the same client: the old session is kicked (`"taken over"`, counted in
+   * `tether_kicks_total` and logged like any kick), its end is handled
+   * (`onLeave`: rooms left, name released), then the new login proceeds
+   * as usual. Without the secret, or with a wrong one, the answer is 100 as
+   * before. Only a session of this server can be taken over: a name held on
+   * another node of a cluster (refused by `admit`) still gets 100 until
+   * that node lets it go.
+   */
   readonly login?: LoginDialect<NoInfer<M>>
   /**
    * How many live sessions one user may have at once (default `"one"`:

@@ -41,8 +41,10 @@ export const dialect: Heartbeat.Dialect<Message.Message> = {
 }
 
 /**
- * The server's login step: `Login {user, password}` answered by
- * `LoginResult {status, reason?}`.
+ * The server's login step: `Login {user, password, resumeSecret?}` answered
+ * by `LoginResult {status, reason?, resumeSecret?}` (a session's secret:
+ * presented again by the same client, it lets a resume login take over a
+ * session whose connection the server has not yet seen drop).
  *
  * @since 0.2.0
  * @category login
@@ -50,8 +52,13 @@ export const dialect: Heartbeat.Dialect<Message.Message> = {
 export const serverLogin: Server.LoginDialect<Message.Message> = {
   credentials: (message) =>
     message._tag === "Login" ? { user: message.user, password: message.password, token: message.token } : undefined,
-  result: (status, reason) =>
-    reason === undefined ? { _tag: "LoginResult", status } : { _tag: "LoginResult", status, reason }
+  result: (status, reason, resumeSecret) => ({
+    _tag: "LoginResult",
+    status,
+    ...(reason !== undefined ? { reason } : {}),
+    ...(resumeSecret !== undefined ? { resumeSecret } : {})
+  }),
+  resumeSecret: (message) => message._tag === "Login" ? message.resumeSecret : undefined
 }
 
 /**

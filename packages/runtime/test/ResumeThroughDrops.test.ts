@@ -19,7 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import * as FaultProxy from "./fixtures/FaultProxy.js"
+import * as FaultProxy from "@tether/node/FaultProxy"
 
 const rooms = ["#lobby", "#ops"] as const
 const clientCount = 3

@@ -3,12 +3,14 @@ import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
+import * as Metrics from "@tether/runtime/Metrics"
 import * as TetherProtocol from "@tether/runtime/TetherProtocol"
 import * as Server from "@tether/runtime/Server"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as MemoryServer from "./fixtures/MemoryServer.js"
@@ -85,10 +87,11 @@ describe("Server login", () => {
       yield* settle
       socket.push(frame({ _tag: "Login", user: "alice", password: "pw" }))
       yield* settle
-      assert.deepStrictEqual(received(socket), [
-        { _tag: "LoginResult", status: 0 },
-        { _tag: "LoginResult", status: 100, reason: "already logged in" }
-      ])
+      const [ok, again, ...rest] = received(socket)
+      assert.deepInclude(ok, { _tag: "LoginResult", status: 0 })
+      assert.match((ok as Message.LoginResult).resumeSecret ?? "", /^[A-Za-z0-9_-]{43}$/, "a resume secret")
+      assert.deepStrictEqual(again, { _tag: "LoginResult", status: 100, reason: "already logged in" })
+      assert.deepStrictEqual(rest, [])
       assert.strictEqual(server.registry.get("alice")?.user, "alice")
       // Past the login timeout, still alive (pings answered keep it so).
       yield* TestClock.adjust("4 seconds")
@@ -128,6 +131,91 @@ describe("Server login", () => {
         { _tag: "LoginResult", status: 5, reason: "the first message must be a login" }
       ])
       assert.deepStrictEqual(handled, [], "nothing reached the handler before a login")
+      assert.strictEqual(server.registry.count(), 1)
+    }))
+})
+
+describe("Server takeover (resume secret)", () => {
+  const login = (user: string, resumeSecret?: string): Message.Message =>
+    resumeSecret === undefined ? { _tag: "Login", user, password: "pw" } : { _tag: "Login", user, password: "pw", resumeSecret }
+  const secretOf = (socket: MemorySocket.MemorySocket) => {
+    const answer = received(socket)[0] as Message.LoginResult
+    assert.strictEqual(answer.status, 0)
+    return answer.resumeSecret!
+  }
+  const kicksTakenOver = Metric.value(Metrics.kicks.pipe(Metric.tagged("reason", "taken over"))).pipe(
+    Effect.map((state) => state.count)
+  )
+
+  it.effect("the live session's secret takes it over at once (no clock moves); a wrong or missing one gets 100", () =>
+    Effect.gen(function*() {
+      const left: Array<string> = []
+      const { connect, server } = yield* startServer({
+        onLeave: (session, reason) => Effect.sync(() => left.push(`${session.user}: ${reason}`))
+      })
+      const kicksBefore = yield* kicksTakenOver
+      const old = yield* connect
+      old.push(frame(login("alice")))
+      yield* settle
+      const secret = secretOf(old)
+      const oldSession = server.registry.get("alice")
+
+      const wrong = yield* connect
+      wrong.push(frame(login("alice", secret.slice(1) + (secret[0] === "A" ? "B" : "A"))))
+      const missing = yield* connect
+      missing.push(frame(login("alice")))
+      yield* settle
+      for (const refused of [wrong, missing]) {
+        assert.deepStrictEqual(received(refused), [{ _tag: "LoginResult", status: 100, reason: "user already connected" }])
+      }
+      assert.isFalse(old.ended() || old.destroyed(), "the live session was left alone")
+      assert.strictEqual(server.registry.get("alice"), oldSession)
+
+      const fresh = yield* connect
+      fresh.push(frame(login("alice", secret)))
+      yield* settle
+      assert.strictEqual(secretOf(fresh), secret, "the session keeps its secret across a takeover")
+      assert.deepStrictEqual(received(old).at(-1), { _tag: "Bye", reason: "taken over" })
+      assert.isTrue(old.ended(), "the old connection was closed (gracefully: its goodbye flushed)")
+      assert.notStrictEqual(server.registry.get("alice"), oldSession)
+      assert.strictEqual(server.registry.count(), 1)
+      assert.deepStrictEqual(left, ["alice: taken over"], "its end handled (onLeave) before the new login")
+      assert.strictEqual((yield* kicksTakenOver) - kicksBefore, 1, "counted as a kick")
+
+
+      // Cut off again before it read that answer: the same secret still proves it.
+      const again = yield* connect
+      again.push(frame(login("alice", secret)))
+      yield* settle
+      assert.strictEqual(secretOf(again), secret)
+      assert.isTrue(fresh.ended())
+      assert.strictEqual(server.registry.count(), 1)
+      // A fresh login (no takeover) gets a secret of its own.
+      const other = yield* connect
+      other.push(frame(login("bob")))
+      yield* settle
+      assert.notStrictEqual(secretOf(other), secret)
+    }))
+
+  it.effect("an old connection that cannot flush its goodbye (a peer that stopped reading) is aborted after 1 s", () =>
+    Effect.gen(function*() {
+      const { connect, server } = yield* startServer({ heartbeat: Heartbeat.off })
+      const old = yield* connect
+      old.push(frame(login("bob")))
+      yield* settle
+      const secret = secretOf(old)
+      old.stallWrites()
+      const fresh = yield* connect
+      fresh.push(frame(login("bob", secret)))
+      yield* settle
+      assert.deepStrictEqual(received(fresh), [], "waits for the old session to end")
+      yield* TestClock.adjust("999 millis")
+      yield* settle
+      assert.isFalse(old.destroyed())
+      yield* TestClock.adjust("1 millis")
+      yield* settle
+      assert.isTrue(old.destroyed(), "aborted")
+      assert.match(secretOf(fresh), /^[A-Za-z0-9_-]{43}$/)
       assert.strictEqual(server.registry.count(), 1)
     }))
 })

@@ -76,10 +76,15 @@ export const make = (
     let generation = 0
     let retrying = false
     const replaying = new Map<string, { left: number; count: number }>()
+    // The resume secret of the last session (from its LoginResult): presented
+    // at the next login, it lets that login take over the session if the
+    // server has not yet seen its connection drop.
+    let resumeSecret: string | undefined
     // The lines resent after a login, until each is acknowledged or dropped.
     const resent = new Set<number>()
     let resentAcked = 0
 
+    const baseLogin = TetherProtocol.clientLogin(options.user, options.password)
     const client: Client.Client<Message.Message> = yield* Client.make<Message.Message>({
       connect: options.connect,
       framing,
@@ -89,8 +94,13 @@ export const make = (
       ...(options.reconnect !== undefined ? { reconnect: options.reconnect } : {}),
       correlate,
       login: {
-        ...TetherProtocol.clientLogin(options.user, options.password),
-        // The server may hold the previous session until it notices it is gone.
+        ...baseLogin,
+        result: (message) => {
+          if (message._tag === "LoginResult" && message.status === 0) resumeSecret = message.resumeSecret
+          return baseLogin.result(message)
+        },
+        // The server may hold the previous session until it notices it is gone
+        // (and cannot hand it over: another node of a cluster, or no secret).
         retryOnReconnect: [100],
         // Built at each attempt: a new connection starts unflushed, with the positions seen so far.
         message: () => {
@@ -104,7 +114,11 @@ export const make = (
           const login: Message.Login = typeof options.password === "string"
             ? { _tag: "Login", user: options.user, password: options.password }
             : { _tag: "Login", user: options.user, token: options.password.token }
-          return positions.length === 0 ? login : { ...login, resume: positions }
+          return {
+            ...login,
+            ...(positions.length > 0 ? { resume: positions } : {}),
+            ...(resumeSecret !== undefined ? { resumeSecret } : {})
+          }
         }
       },
       onLogin: () => flush(true),

@@ -14,7 +14,6 @@ import * as Exit from "effect/Exit"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
-import type * as Credentials from "../Authenticator.js"
 import * as Connection from "../Connection.js"
 import * as ConnectionError from "../ConnectionError.js"
 import * as Metrics from "../Metrics.js"
@@ -22,6 +21,7 @@ import type * as Registry from "../Registry.js"
 import type * as Server from "../Server.js"
 import { Session } from "../Session.js"
 import * as Transport from "../Transport.js"
+import { LoginStep, Running } from "./login.js"
 import * as RateLimit from "./rateLimit.js"
 
 const logExit = (exit: Exit.Exit<unknown, unknown>) => {
@@ -39,21 +39,10 @@ const logExit = (exit: Exit.Exit<unknown, unknown>) => {
     )
 }
 
-/** A session as the server runs it: with the function that stops its connection. @internal */
-class Running<M> extends Session<M> {
-  stop: () => void = noop
-  /** Accepted, not logged in yet: counted in the pending budget (by `host`). */
-  pending: string | undefined = undefined
-  /** Its token bucket, when the server has a rate limit. */
-  rate: RateLimit.Bucket | undefined = undefined
-}
-
 const hostOf = (remote: string) => {
   const colon = remote.lastIndexOf(":")
   return colon > 0 ? remote.slice(0, colon) : remote
 }
-
-const noop = () => {}
 
 /** @internal */
 export class Sessions<M, E, R> {
@@ -63,17 +52,26 @@ export class Sessions<M, E, R> {
   private settledWaiters: Array<() => void> = []
   private readonly fork: <A, E2>(effect: Effect.Effect<A, E2, R>) => unknown
   private readonly connectionOptions: Connection.Options<M>
+  private readonly login: LoginStep<M, R>
 
   constructor(
     private readonly options: Server.Options<M, E, R>,
     readonly wire: Wire.Wire<M>,
     readonly registry: Registry.Service,
-    private readonly authenticator: Server.Authenticator["Type"],
+    authenticator: Server.Authenticator["Type"],
     private readonly runtime: Runtime.Runtime<R>,
     connectionOptions: Connection.Options<M>,
     private readonly now: () => number
   ) {
     this.fork = Runtime.runFork(runtime)
+    this.login = new LoginStep<M, R>({
+      options,
+      registry,
+      authenticator,
+      running: this.running,
+      kick: (session, reason) => this.kick(session, reason),
+      admittedOrGone: (session) => this.admittedOrGone(session)
+    })
     this.connectionOptions = connectionOptions
   }
 
@@ -201,55 +199,7 @@ export class Sessions<M, E, R> {
     })
   }
 
-  // --- login and messages ---
-
-  private refuseLogin(session: Session<M>, status: 5 | 100, reason: string): void {
-    const login = this.options.login
-    if (login) session.unsafeSend(login.result(status, reason))
-    session.connection.close(reason)
-  }
-
-  private logIn(session: Session<M>, login: M, credentials: Credentials.Credentials) {
-    return Effect.flatMap(this.authenticator.authenticate({ ...credentials, remote: session.remote }), (ok) => {
-      const connection = session.connection
-      if (!connection.isOpen()) return Effect.void
-      if (!ok) {
-        Metrics.loginFailed("invalid_credentials")
-        this.refuseLogin(session, 5, "invalid user name or password")
-        return Effect.void
-      }
-      session.user = credentials.user
-      if (!this.registry.add(session)) {
-        session.user = undefined
-        Metrics.loginFailed("user_in_use")
-        this.refuseLogin(session, 100, "user already connected")
-        return Effect.void
-      }
-      const admit = this.options.admit
-      return admit === undefined
-        ? this.admitted(session, login, credentials.user)
-        : Effect.flatMap(admit(session), (admitted) => {
-          if (admitted && connection.isOpen()) return this.admitted(session, login, credentials.user)
-          this.registry.remove(session)
-          session.user = undefined
-          Metrics.loginFailed("user_in_use")
-          this.refuseLogin(session, 100, "user already connected")
-          return Effect.void
-        })
-    })
-  }
-
-  private admitted(session: Session<M>, login: M, user: string) {
-    this.admittedOrGone(session as Running<M>)
-    session.connection.clearDeadline()
-    session.unsafeSend(this.options.login!.result(0))
-    const onJoin = this.options.onJoin
-    return Effect.annotateLogs(
-      Effect.zipRight(Effect.logInfo("logged in"), onJoin ? onJoin(session, login) : Effect.void),
-      "user",
-      user
-    )
-  }
+  // --- messages ---
 
   private handleOne(session: Session<M>, message: M): Effect.Effect<void, E, R> | void {
     const login = this.options.login
@@ -258,10 +208,10 @@ export class Sessions<M, E, R> {
       if (session.user === undefined) {
         if (credentials === undefined) {
           Metrics.loginFailed("not_a_login")
-          this.refuseLogin(session, 5, "the first message must be a login")
+          this.login.refuseLogin(session, 5, "the first message must be a login")
           return
         }
-        return this.logIn(session, message, credentials)
+        return this.login.logIn(session, message, credentials)
       }
       if (credentials !== undefined) {
         session.unsafeSend(login.result(100, "already logged in"))
@@ -332,7 +282,13 @@ export class Sessions<M, E, R> {
   }
 
   private settled(id: number): void {
+    const session = this.running.get(id)
     this.running.delete(id)
+    const waiters = session?.onSettled
+    if (waiters !== undefined) {
+      session!.onSettled = undefined
+      for (const w of waiters) w()
+    }
     if (this.running.size === 0 && this.settledWaiters.length > 0) {
       const waiters = this.settledWaiters
       this.settledWaiters = []
