@@ -12,7 +12,7 @@ export const shared: ViteUserConfig = {
   resolve: {
     alias: [
       {
-        find: /^@tether\/(protocol|runtime|node|redis)\/(.*)$/,
+        find: /^@tether\/(protocol|runtime|node|redis|testing)\/(.*)$/,
         replacement: path.join(root, "packages/$1/src/$2.ts")
       }
     ]

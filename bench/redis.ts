@@ -12,6 +12,7 @@
  *   node bench/build/redis.js
  */
 import * as Redis from "@tether/redis/Redis"
+import * as LocalRedis from "@tether/testing/LocalRedis"
 import * as RedisHistory from "@tether/redis/RedisHistory"
 import * as History from "@tether/runtime/History"
 import { execFileSync } from "node:child_process"
@@ -114,20 +115,7 @@ const program = Effect.gen(function*() {
   console.log(`  PUBLISH:                ${bench(["PUBLISH", meta.channel, payload])}`)
 })
 
-const cleanup = Effect.scoped(Effect.gen(function*() {
-  const redis = yield* Redis.make({ url })
-  let cursor = "0"
-  do {
-    const [next, keys] = (yield* redis.command(["SCAN", cursor, "MATCH", `${prefix}*`, "COUNT", "1000"])) as [
-      string,
-      ReadonlyArray<string>
-    ]
-    cursor = next
-    if (keys.length > 0) yield* redis.command(["DEL", ...keys])
-  } while (cursor !== "0")
-}))
-
-Effect.runPromise(program.pipe(Effect.scoped, Effect.ensuring(Effect.ignore(cleanup)))).catch((error) => {
+Effect.runPromise(program.pipe(Effect.scoped, Effect.ensuring(LocalRedis.cleanup(prefix, url)))).catch((error) => {
   console.error(error)
   process.exitCode = 1
 })

@@ -2,7 +2,7 @@ import { afterEach, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Certificates from "./fixtures/Certificates.js"
+import * as Certificates from "@tether/testing/Certificates"
 import * as P from "./fixtures/Processes.js"
 
 beforeAll(P.assertBuilt)

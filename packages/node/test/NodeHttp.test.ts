@@ -9,7 +9,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as net from "node:net"
-import parse from "parse-prometheus-text-format"
+import { parse } from "@tether/testing/Prometheus"
 
 /** The operators' routes on 127.0.0.1 port 0, in a scope of their own. */
 const start = (scope: Scope.Scope, options: NodeHttp.Options = {}) =>

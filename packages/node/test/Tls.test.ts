@@ -12,7 +12,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as net from "node:net"
 import * as tls from "node:tls"
-import * as Certificates from "./fixtures/Certificates.js"
+import * as Certificates from "@tether/testing/Certificates"
 
 const framing = Frame.lengthPrefixed()
 const codec = Codec.json(Message.Message)

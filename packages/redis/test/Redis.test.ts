@@ -7,7 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as Fixtures from "./fixtures/redis.js"
-import * as RedisServer from "./fixtures/RedisServer.js"
+import * as RedisServer from "@tether/testing/RedisServer"
 
 describe("Redis", () => {
   it.live("an address where nothing listens fails the layer with Unavailable, in bounded time", () =>
@@ -50,7 +50,7 @@ describe("Redis", () => {
 
   it.live("a Redis that stops answering gives Timeout, not a hang; the same service works when it answers again", () =>
     Effect.gen(function*() {
-      const server = yield* RedisServer.make
+      const server = yield* RedisServer.make()
       const redis = yield* Redis.make(Fixtures.options(server.url))
       yield* server.pause
       const started = performance.now()
@@ -63,7 +63,7 @@ describe("Redis", () => {
 
   it.live("a killed Redis gives Unavailable at once; the service reconnects by itself after a restart", () =>
     Effect.gen(function*() {
-      const server = yield* RedisServer.make
+      const server = yield* RedisServer.make()
       const redis = yield* Redis.make(Fixtures.options(server.url))
       const unavailable = RedisMetrics.errors.pipe(Metric.tagged("reason", "Unavailable"))
       const trips = RedisMetrics.roundTrips.pipe(Metric.tagged("connection", "command"))

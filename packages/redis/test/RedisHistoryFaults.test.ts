@@ -7,7 +7,7 @@ import * as Metric from "effect/Metric"
 import { historyNode, line, recorder } from "./fixtures/nodes.js"
 import * as Proxy from "./fixtures/Proxy.js"
 import * as Fixtures from "./fixtures/redis.js"
-import * as RedisServer from "./fixtures/RedisServer.js"
+import * as RedisServer from "@tether/testing/RedisServer"
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
@@ -49,7 +49,7 @@ describe("RedisHistory faults", () => {
 
   it.live("Redis killed and restarted mid-publish: typed failures while down, nothing acked lost, the new epoch reported", () =>
     Effect.gen(function*() {
-      const server = yield* RedisServer.make
+      const server = yield* RedisServer.make()
       const prefix = Fixtures.prefix()
       const a = yield* historyNode({ prefix }, server.url)
       const b = yield* historyNode({ prefix }, server.url)

@@ -7,7 +7,7 @@ import * as Scope from "effect/Scope"
 import { presenceNode } from "./fixtures/nodes.js"
 import * as Proxy from "./fixtures/Proxy.js"
 import * as Fixtures from "./fixtures/redis.js"
-import * as RedisServer from "./fixtures/RedisServer.js"
+import * as RedisServer from "@tether/testing/RedisServer"
 
 // Short TTLs: a node is dead 600 ms after its last refresh, and swept within
 // 150 ms more: the bound is 750 ms, checked with a margin for a loaded machine.
@@ -171,7 +171,7 @@ describe("RedisPresence", () => {
 
   it.live("presence after Redis restarted empty: each node says again what it holds", () =>
     Effect.gen(function*() {
-      const server = yield* RedisServer.make
+      const server = yield* RedisServer.make()
       const prefix = Fixtures.prefix()
       const fast = { prefix, nodeTtl: "600 millis", refreshInterval: "100 millis", sweepInterval: "100 millis" } as const
       const a = yield* presenceNode({ ...fast, nodeId: "a" }, server.url)
