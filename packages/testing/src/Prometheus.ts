@@ -1,6 +1,6 @@
 /**
  * Prometheus's text format, parsed (the `parse-prometheus-text-format`
- * package, output as prom2json's), with types: what the `/metrics` tests read.
+ * package, whose output is prom2json's: the types below), for the `/metrics` tests.
  */
 import parseText from "parse-prometheus-text-format"
 
@@ -20,4 +20,4 @@ export interface Family {
 }
 
 /** The metric families of a scrape; throws on text that is not the format. */
-export const parse = (text: string): Array<Family> => parseText(text)
+export const parse = (text: string): Array<Family> => parseText(text) as Array<Family>
