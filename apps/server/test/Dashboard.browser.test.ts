@@ -8,41 +8,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
-import { chromium } from "playwright-core"
+import * as Browser from "./fixtures/Browser.js"
 import { peer, startChat } from "./fixtures/ChatHttp.js"
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
-const artifacts = path.join(root, "test-artifacts")
-
-const launch = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-chromium-"))
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync"
-      ]
-    })
-    return { context, userDataDir }
-  }),
-  ({ context, userDataDir }) =>
-    Effect.promise(async () => {
-      await context.close()
-      fs.rmSync(userDataDir, { recursive: true, force: true })
-    })
-)
+const artifacts = Browser.artifacts()
+const launch = Browser.launch({ width: 1280, height: 900 })
 
 /** Points of a plotted line, as [x, y] in the SVG's viewBox (y grows downwards; the x axis is at y = 142). */
 const points = (attribute: string | null) =>

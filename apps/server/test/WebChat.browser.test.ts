@@ -20,46 +20,18 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
-import { chromium, type Page } from "playwright-core"
+import type { Page } from "playwright-core"
 import WebSocket from "ws"
+import * as Browser from "./fixtures/Browser.js"
 import { startChat } from "./fixtures/ChatHttp.js"
 import * as P from "./fixtures/Processes.js"
 
 beforeAll(P.assertBuilt)
 afterEach(P.killAll)
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
-const artifacts = path.join(root, "test-artifacts")
-
-const launch = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tether-chromium-"))
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      viewport: { width: 1000, height: 640 },
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync"
-      ]
-    })
-    return { context, userDataDir }
-  }),
-  ({ context, userDataDir }) =>
-    Effect.promise(async () => {
-      await context.close()
-      fs.rmSync(userDataDir, { recursive: true, force: true })
-    })
-)
+const artifacts = Browser.artifacts()
+const launch = Browser.launch({ width: 1000, height: 640 })
 
 const join = async (page: Page, url: string, user: string) => {
   await page.goto(url)
