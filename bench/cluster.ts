@@ -34,9 +34,11 @@ const ticks = 100 // USER_HZ: /proc/PID/stat times are in 1/100 s
 // -- processes ---------------------------------------------------------------
 
 const children = new Set<ChildProcess>()
+// One sender says every line of the bench: the per-session rate limit (50/s by default) would refuse most.
+const unlimited = ["--rate-messages", "10000000", "--rate-bytes", String(2 ** 30)]
 const startServer = (args: ReadonlyArray<string>) =>
   new Promise<{ readonly child: ChildProcess; readonly port: number }>((resolve, reject) => {
-    const child = spawn(process.execPath, [...(args.includes("--redis") && process.env["BENCH_PROFILE_DIR"] ? ["--cpu-prof", "--cpu-prof-dir", process.env["BENCH_PROFILE_DIR"]] : []), serverBin, "--port", "0", "--log-level", "warning", "--heartbeat", "off", ...args], {
+    const child = spawn(process.execPath, [...(process.env["BENCH_PROFILE_DIR"] ? ["--cpu-prof", "--cpu-prof-dir", process.env["BENCH_PROFILE_DIR"]] : []), serverBin, "--port", "0", "--log-level", "warning", "--heartbeat", "off", ...unlimited, ...args], {
       stdio: ["ignore", "pipe", "pipe"]
     })
     children.add(child)
@@ -137,9 +139,10 @@ const latency = async (sender: Peer, receivers: ReadonlyArray<Peer>) => {
           }
         }
       })
-    ).concat([new Promise<void>((done) => {
+    ).concat([new Promise<void>((done, refused) => {
       sender.onMessage = (m) => {
         if (m._tag === "Ack" && m.id === i) done()
+        if (m._tag === "SayRefused") refused(new Error(`line ${i} refused: ${JSON.stringify(m)}`))
       }
       sender.send({ _tag: "Say", id: i, text, room: "#bench" })
     })]))
@@ -190,9 +193,14 @@ const main = async () => {
   console.log(`cluster bench, ${new Date().toISOString()}, node ${process.version}, load average ${load}`)
 
   // Single node, in memory: the baseline.
+  const progress = (what: string) => process.stderr.write(`  [${new Date().toISOString().slice(11, 19)}] ${what}\n`)
+  progress("one node: start")
   const single = await startServer([])
+  progress("one node: connect")
   const s = await Promise.all([connect(single.port, "s0"), connect(single.port, "s1"), connect(single.port, "s2")])
+  progress("one node: latency")
   const singleLatency = await latency(s[0]!, [s[1]!])
+  progress("one node: throughput")
   const singleThroughput = await throughput(s[0]!, [s[1]!, s[2]!], [single.child.pid!])
   for (const peer of s) peer.close()
 
@@ -231,7 +239,7 @@ const main = async () => {
         timeout: 30_000
       }).trim().split("\r").pop()!.split(": ").pop()!.trim()
     console.log("redis-benchmark (50 clients, no pipelining), the ceiling:")
-    console.log(`  EVALSHA publish script: ${bench(["EVALSHA", sha, "2", keys.meta, keys.stream, keys.channel, "e0", "1000", "4194304", "600000", "600000", payload])}`)
+    console.log(`  EVALSHA publish script: ${bench(["EVALSHA", sha, "2", keys.meta, keys.stream, keys.channel, "e0", "1000", "4194304", "600000", "600000", "0", "1", payload])}`)
     console.log(`  PUBLISH:                ${bench(["PUBLISH", keys.channel, payload])}`)
     let cursor = "0"
     do {

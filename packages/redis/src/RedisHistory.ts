@@ -24,6 +24,7 @@ import * as History from "@tether/runtime/History"
 import { randomBytes } from "node:crypto"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Feeds from "./internal/feeds.js"
@@ -48,6 +49,8 @@ export interface Options {
   readonly metaTtl?: Duration.DurationInput
   /** Pub/sub messages held per room while its stream is read (default 10,000). */
   readonly maxBuffered?: number
+  /** Lines of one room sent in one call of the publish script at most (default 64). */
+  readonly maxBatch?: number
 }
 
 /**
@@ -89,6 +92,12 @@ const makeEpochs = () => {
 const unavailable = (error: Redis.RedisError) => new History.HistoryUnavailable({ reason: error.message })
 
 type Reply = Redis.Reply
+
+interface Waiting {
+  readonly template: ReadonlyArray<string>
+  readonly key: string | undefined
+  readonly resume: (result: Effect.Effect<History.Position, History.HistoryUnavailable>) => void
+}
 
 const toEntries = (reply: Reply): ReadonlyArray<History.Entry> =>
   (reply as ReadonlyArray<ReadonlyArray<Reply>>).map(([id, fields]) => {
@@ -132,6 +141,50 @@ export const make = (
     })
     yield* redis.onReconnect(feeds.reconnected)
 
+    // Group commit per room: a publish goes out at once when none of its
+    // room is in flight; those that arrive meanwhile wait and go out together
+    // in the next call of the script (in arrival order, at most
+    // `maxBatch`), as soon as the one in flight is answered. One line alone
+    // pays one round trip as before; a busy room pays one per batch. Each
+    // publish still succeeds only once Redis has answered for its line.
+    const lanes = new Map<string, Array<Waiting>>()
+    const runFork = yield* FiberSet.makeRuntime<never, void, never>()
+    const maxBatch = options.maxBatch ?? 64
+
+    const flush = (room: string, lane: Array<Waiting>) => {
+      const batch = lane.splice(0, maxBatch)
+      const k = keys(prefix, room)
+      const scriptKeys = [k.meta, k.stream]
+      const args = [k.channel, newEpoch(), ...limitArgs]
+      for (const waiting of batch) {
+        if (waiting.key === undefined) args.push("0")
+        else args.push(String(scriptKeys.push(k.repeat(waiting.key))))
+        args.push(String(waiting.template.length))
+        for (const part of waiting.template) args.push(part)
+      }
+      runFork(Effect.matchEffect(redis.eval(Scripts.publish, scriptKeys, args), {
+        onFailure: (error) =>
+          Effect.sync(() => {
+            next(room, lane)
+            const failure = Effect.fail(unavailable(error))
+            for (const waiting of batch) waiting.resume(failure)
+          }),
+        onSuccess: (reply) =>
+          Effect.sync(() => {
+            next(room, lane)
+            const positions = reply as ReadonlyArray<ReadonlyArray<Reply>>
+            for (let i = 0; i < batch.length; i++) {
+              const [epoch, offset] = positions[i]!
+              batch[i]!.resume(Effect.succeed({ epoch: epoch as string, offset: Number(offset) }))
+            }
+          })
+      }))
+    }
+    const next = (room: string, lane: Array<Waiting>) => {
+      if (lane.length > 0) flush(room, lane)
+      else lanes.delete(room)
+    }
+
     const publish = (
       room: string,
       render: (position: History.Position, at: number) => string,
@@ -142,15 +195,22 @@ export const make = (
         if (template === undefined) {
           return Effect.dieMessage("History.publish: render must write the epoch, offset and time it is given verbatim")
         }
-        const k = keys(prefix, room)
-        const scriptKeys = options?.key === undefined ? [k.meta, k.stream] : [k.meta, k.stream, k.repeat(options.key)]
-        return redis.eval(Scripts.publish, scriptKeys, [k.channel, newEpoch(), ...limitArgs, ...template]).pipe(
-          Effect.map((reply): History.Position => {
-            const [epoch, offset] = reply as ReadonlyArray<Reply>
-            return { epoch: epoch as string, offset: Number(offset) }
-          }),
-          Effect.mapError(unavailable)
-        )
+        return Effect.async<History.Position, History.HistoryUnavailable>((resume) => {
+          const waiting: Waiting = { template, key: options?.key, resume }
+          const lane = lanes.get(room)
+          if (lane === undefined) {
+            const fresh: Array<Waiting> = [waiting]
+            lanes.set(room, fresh)
+            flush(room, fresh)
+            return
+          }
+          lane.push(waiting)
+          // Interrupted before its batch went out: it never will.
+          return Effect.sync(() => {
+            const at = lane.indexOf(waiting)
+            if (at >= 0) lane.splice(at, 1)
+          })
+        })
       })
 
     const position = (room: string) =>
