@@ -134,7 +134,7 @@ export const make = (
     }
 
     const feeds = yield* Feeds.make({
-      subscribe: (room, onMessage) => Effect.mapError(redis.subscribe(keys(prefix, room).channel, onMessage), unavailable),
+      subscribe: (room, onMessage) => Effect.mapError(redis.subscribeBytes(keys(prefix, room).channel, onMessage), unavailable),
       read,
       maxEntries: limits.maxEntries,
       maxBuffered: options.maxBuffered ?? 10_000

@@ -54,7 +54,7 @@ describe("RedisHistory", () => {
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 
-  it.live("publishes waiting for their room go out together (maxBatch each), in order; a repeated key in a batch gets its first offset", () => {
+  it.live("publishes waiting for their room go out together (maxBatch each, one pub/sub message each), in order; a repeated key in a batch gets its first offset", () => {
     const prefix = Fixtures.prefix()
     return Effect.gen(function*() {
       const history = yield* historyNode({ prefix, maxBatch: 8 })
@@ -65,7 +65,7 @@ describe("RedisHistory", () => {
       const keysOf = (i: number) => (i === 30 ? "k29" : `k${i}`)
       const acked = yield* Effect.forEach(
         range(1, 40),
-        (i) => history.publish("r", line(`l${i}`), { key: keysOf(i) }),
+        (i) => history.publish("r", line(`l${i} é✓🎉:7:`), { key: keysOf(i) }),
         { concurrency: "unbounded" }
       )
       const expected = range(1, 40).map((i) => (i < 30 ? i : i - 1))
@@ -74,7 +74,8 @@ describe("RedisHistory", () => {
       assert.deepStrictEqual(offsets(seen.seen), range(1, 39))
       assert.deepStrictEqual(
         seen.seen.map((s) => JSON.parse(s.entry.payload).text),
-        range(1, 40).filter((i) => i !== 30).map((i) => `l${i}`)
+        range(1, 40).filter((i) => i !== 30).map((i) => `l${i} é✓🎉:7:`),
+        "multi-byte text and colons survive the batch message"
       )
       // The 40 lines took a handful of calls (first alone, then batches of 8), not 40.
       assert.isAtMost(calls(yield* Metric.value(commands)) - before, 8)

@@ -171,12 +171,12 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
     const blocking = (args: ReadonlyArray<string>, block: Duration.DurationInput) =>
       blockingLock.withPermits(1)(send(blockingClient, "blocking", args, commandTimeout + millis(block)))
 
-    const subscribe = (channel: string, onMessage: (message: string) => void) =>
+    const listen = <T extends boolean>(channel: string, onMessage: (message: T extends true ? Buffer : string) => void, bufferMode: T) =>
       Effect.acquireRelease(
         Effect.tryPromise({
           try: () => {
             roundTripsBy.pubsub.unsafeUpdate(1, [])
-            return pubsub.subscribe(channel, onMessage)
+            return pubsub.subscribe(channel, onMessage as never, bufferMode)
           },
           catch: (cause) => toRedisError("SUBSCRIBE", cause)
         }).pipe(
@@ -184,16 +184,19 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
             duration: commandTimeout,
             onTimeout: () => new RedisError({ reason: "Timeout", command: "SUBSCRIBE" })
           }),
-          Effect.onError(() => Effect.sync(() => void pubsub.unsubscribe(channel, onMessage).catch(() => undefined)))
+          Effect.onError(() => Effect.sync(() => void pubsub.unsubscribe(channel, onMessage as never, bufferMode).catch(() => undefined)))
         ),
         () =>
           Effect.sync(() => {
             roundTripsBy.pubsub.unsafeUpdate(1, [])
             // The listener leaves node-redis's table at once; the UNSUBSCRIBE
             // reply (or its failure while Redis is down) is not waited for.
-            pubsub.unsubscribe(channel, onMessage).catch(() => undefined)
+            pubsub.unsubscribe(channel, onMessage as never, bufferMode).catch(() => undefined)
           })
       ).pipe(Effect.asVoid)
+
+    const subscribe = (channel: string, onMessage: (message: string) => void) => listen(channel, onMessage, false)
+    const subscribeBytes = (channel: string, onMessage: (message: Buffer) => void) => listen(channel, onMessage, true)
 
     const onReconnect = (f: () => void) => {
       let lost = false
@@ -219,5 +222,5 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
       )
     }
 
-    return { command, eval: evalScript, blocking, subscribe, onReconnect } satisfies Redis.Service
+    return { command, eval: evalScript, blocking, subscribe, subscribeBytes, onReconnect } satisfies Redis.Service
   })

@@ -32,8 +32,9 @@ end
  * none), its template's length, and the template: part, kind, part, ...,
  * part where kind is e (epoch), o (offset) or t (accepted at). A line under a
  * repeat key seen in the last 10 minutes, in the current epoch, gets that
- * publish's {epoch, offset, at} and is not published again. Returns
- * {epoch, offset, at} per line. Each line's XADD runs before its offset is
+ * publish's {epoch, offset, at} and is not published again. The new lines
+ * go out in ONE pub/sub message: `*<epoch>:<count>:` then per line
+ * `<offset>:<at>:<bytes>:<payload>`. Returns {epoch, offset, at} per line. Each line's XADD runs before its offset is
  * stored, so a failed XADD consumes nothing, and the lines before it stay
  * published (their repeat keys set): a retry of the batch publishes each once.
  *
@@ -49,6 +50,7 @@ local at = nowMs()
 local now = tonumber(at)
 if redis.call('EXISTS', stream) == 0 then redis.call('HSET', meta, 'b', 0) end
 local results = {}
+local message = {}
 local bytes = 0
 local i = 7
 while i <= #ARGV do
@@ -80,12 +82,13 @@ while i <= #ARGV do
     redis.call('XADD', stream, offset .. '-0', 'a', at, 'p', payload)
     redis.call('HSET', meta, 'o', offset)
     bytes = redis.call('HINCRBY', meta, 'b', #payload)
-    redis.call('PUBLISH', channel, offset .. ':' .. epoch .. ':' .. at .. ':' .. payload)
+    message[#message + 1] = offset .. ':' .. at .. ':' .. #payload .. ':' .. payload
     if repeatKey then redis.call('SET', repeatKey, epoch .. ':' .. offset .. ':' .. at, 'PX', 600000) end
     results[#results + 1] = {epoch, offset, at}
   end
   i = i + parts
 end
+if #message > 0 then redis.call('PUBLISH', channel, '*' .. epoch .. ':' .. #message .. ':' .. table.concat(message)) end
 local len = redis.call('XLEN', stream)
 if bytes == 0 then bytes = tonumber(redis.call('HGET', meta, 'b')) end
 while len > 1 do
