@@ -94,7 +94,7 @@ const unavailable = (error: Redis.RedisError) => new History.HistoryUnavailable(
 type Reply = Redis.Reply
 
 interface Waiting {
-  readonly template: ReadonlyArray<string>
+  readonly text: string
   readonly key: string | undefined
   readonly resume: (result: Effect.Effect<History.Position, History.HistoryUnavailable>) => void
 }
@@ -155,12 +155,9 @@ export const make = (
       const batch = lane.splice(0, maxBatch)
       const k = keys(prefix, room)
       const scriptKeys = [k.meta, k.stream]
-      const args = [k.channel, newEpoch(), ...limitArgs]
+      const args = [k.channel, newEpoch(), ...limitArgs, ...compiler.marks]
       for (const waiting of batch) {
-        if (waiting.key === undefined) args.push("0")
-        else args.push(String(scriptKeys.push(k.repeat(waiting.key))))
-        args.push(String(waiting.template.length))
-        for (const part of waiting.template) args.push(part)
+        args.push(waiting.key === undefined ? "0" : String(scriptKeys.push(k.repeat(waiting.key))), waiting.text)
       }
       runFork(Effect.matchEffect(redis.eval(Scripts.publish, scriptKeys, args), {
         onFailure: (error) =>
@@ -188,15 +185,15 @@ export const make = (
     const publish = (
       room: string,
       render: (position: History.Position, at: number) => string,
-      options?: { readonly key?: string }
+      options?: { readonly key?: string; readonly checked?: boolean }
     ) =>
       Effect.suspend(() => {
-        const template = compiler.compile(render)
-        if (template === undefined) {
+        const text = compiler.compile(render, options?.checked)
+        if (text === undefined) {
           return Effect.dieMessage("History.publish: render must write the epoch, offset and time it is given verbatim")
         }
         return Effect.async<History.Position, History.HistoryUnavailable>((resume) => {
-          const waiting: Waiting = { template, key: options?.key, resume }
+          const waiting: Waiting = { text, key: options?.key, resume }
           const lane = lanes.get(room)
           if (lane === undefined) {
             const fresh: Array<Waiting> = [waiting]

@@ -137,7 +137,7 @@ describe("RedisHistory", () => {
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 
-  it.live("render runs with the assigned values; a render that does not write them verbatim is a defect", () => {
+  it.live("render runs with the assigned values; a render that does not write them verbatim is a defect; a checked one runs once", () => {
     const prefix = Fixtures.prefix()
     return Effect.gen(function*() {
       const history = yield* historyNode({ prefix })
@@ -153,6 +153,13 @@ describe("RedisHistory", () => {
       const exit = yield* Effect.exit(history.publish("r", (p) => `next is ${p.offset + 1}`))
       assert(Exit.isFailure(exit) && !Exit.isInterrupted(exit))
       assert.strictEqual((yield* history.position("r")).offset, 2)
+      // `checked`: the caller vouches, so render runs once (not twice) and its values are put in by Redis.
+      let renders = 0
+      const third = yield* history.publish("r", (p, at) => `${++renders} ${p.epoch}/${p.offset}/${at}`, { checked: true })
+      assert.strictEqual(renders, 1)
+      const last = yield* history.recover("r", { epoch: first.epoch, offset: 2 })
+      assert(last._tag === "Recovered")
+      assert.strictEqual(last.entries[0]!.payload, `1 ${third.epoch}/3/${last.entries[0]!.at}`)
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 

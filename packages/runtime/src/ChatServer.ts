@@ -301,7 +301,11 @@ export const make = (
       // publish that fails is refused, and the client resends it.
       runPublish(Effect.match(
         history.publish(name, (position, at) =>
-          ChatLine.saidText(user, message.text, name, position, at), { key: ChatLine.repeatKey(user, message.id, message.text) }),
+          ChatLine.saidText(user, message.text, name, position, at), {
+          key: ChatLine.repeatKey(user, message.id, message.text),
+          // saidText writes epoch, offset and time as JSON values and nothing derived from them.
+          checked: true
+        }),
         {
           onFailure: (error) => {
             seen.abandon()

@@ -135,11 +135,16 @@ export class History extends Context.Tag("@tether/runtime/History")<History, {
    * (Redis: 10 minutes, the current epoch) publishes nothing and returns the
    * first one's position. The memory layer ignores it (one process: the
    * chat's `Dedupe` sees every repeat).
+   *
+   * `checked: true` is the caller's word that `render` writes the values
+   * verbatim and nothing else derived from them (e.g. the chat's own line
+   * format, checked at start): the Redis layer then renders once per line
+   * instead of twice.
    */
   readonly publish: (
     room: string,
     render: (position: Position, at: number) => string,
-    options?: { readonly key?: string }
+    options?: { readonly key?: string; readonly checked?: boolean }
   ) => Effect.Effect<Position, HistoryUnavailable>
   /** Where `room` stands now (a room never published to: its epoch, offset 0). */
   readonly position: (room: string) => Effect.Effect<Position, HistoryUnavailable>

@@ -28,9 +28,9 @@ end
 /**
  * Publishes a batch of lines, in order, in one call. KEYS: meta, stream, then
  * the lines' repeat keys. ARGV: channel, newEpoch, maxEntries, maxBytes,
- * maxAgeMs, metaTtlMs, then per line: its repeat key's index in KEYS (0:
- * none), its template's length, and the template: part, kind, part, ...,
- * part where kind is e (epoch), o (offset) or t (accepted at). A line under a
+ * maxAgeMs, metaTtlMs, the marks of the epoch, the offset and the time
+ * (alphanumeric), then per line: its repeat key's index in KEYS (0: none)
+ * and its text, where each mark is replaced by its value. A line under a
  * repeat key seen in the last 10 minutes, in the current epoch, gets that
  * publish's {epoch, offset, at} and is not published again. The new lines
  * go out in ONE pub/sub message: `*<epoch>:<count>:` then per line
@@ -49,13 +49,12 @@ local offset = tonumber(redis.call('HGET', meta, 'o'))
 local at = nowMs()
 local now = tonumber(at)
 if redis.call('EXISTS', stream) == 0 then redis.call('HSET', meta, 'b', 0) end
+local markEpoch, markOffset, markAt = ARGV[7], ARGV[8], ARGV[9]
 local results = {}
 local message = {}
 local bytes = 0
-local i = 7
-while i <= #ARGV do
-  local keyIndex, parts = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  i = i + 2
+for i = 10, #ARGV, 2 do
+  local keyIndex = tonumber(ARGV[i])
   local repeatKey = nil
   if keyIndex > 0 then repeatKey = KEYS[keyIndex] end
   local seen = nil
@@ -70,15 +69,9 @@ while i <= #ARGV do
     results[#results + 1] = seen
   else
     offset = offset + 1
-    local pieces = {}
-    for j = 0, parts - 1 do
-      local v = ARGV[i + j]
-      if j % 2 == 0 then pieces[#pieces + 1] = v
-      elseif v == 'o' then pieces[#pieces + 1] = tostring(offset)
-      elseif v == 'e' then pieces[#pieces + 1] = epoch
-      else pieces[#pieces + 1] = at end
-    end
-    local payload = table.concat(pieces)
+    local payload = string.gsub(ARGV[i + 1], markEpoch, epoch)
+    payload = string.gsub(payload, markOffset, tostring(offset))
+    payload = string.gsub(payload, markAt, at)
     redis.call('XADD', stream, offset .. '-0', 'a', at, 'p', payload)
     redis.call('HSET', meta, 'o', offset)
     bytes = redis.call('HINCRBY', meta, 'b', #payload)
@@ -86,7 +79,6 @@ while i <= #ARGV do
     if repeatKey then redis.call('SET', repeatKey, epoch .. ':' .. offset .. ':' .. at, 'PX', 600000) end
     results[#results + 1] = {epoch, offset, at}
   end
-  i = i + parts
 end
 if #message > 0 then redis.call('PUBLISH', channel, '*' .. epoch .. ':' .. #message .. ':' .. table.concat(message)) end
 local len = redis.call('XLEN', stream)
