@@ -1,9 +1,11 @@
 /**
- * The cluster layer of `History` on Redis, in Centrifugo's way: each line is
- * published by ONE atomic Lua script (create the room's epoch if missing, next
- * offset, `XADD` to the room's stream with id `<offset>-0`, trim, `PUBLISH`
- * epoch + offset + payload), so offsets are assigned once cluster-wide and a
- * success means Redis accepted the line. History is read with `XRANGE` by
+ * The cluster layer of `History` on Redis, in Centrifugo's way: lines are
+ * published by ONE atomic Lua script (create the room's epoch if missing, per
+ * line the next offset and `XADD` to the room's stream with id `<offset>-0`,
+ * trim, `PUBLISH` the batch with its epoch and offsets), so offsets are
+ * assigned once cluster-wide and a success means Redis accepted the line. The
+ * lines of a room that arrive while its previous call is in flight go out
+ * together in the next one (group commit). History is read with `XRANGE` by
  * offset. Each node subscribes (pub/sub) only to rooms it has local
  * subscribers for and fills any gap (offset jump, reconnect) from the stream.
  *
