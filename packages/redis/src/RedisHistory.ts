@@ -26,6 +26,7 @@ import * as History from "@tether/runtime/History"
 import { randomBytes } from "node:crypto"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -98,7 +99,7 @@ type Reply = Redis.Reply
 interface Waiting {
   readonly text: string
   readonly key: string | undefined
-  readonly resume: (result: Effect.Effect<History.Position, History.HistoryUnavailable>) => void
+  readonly done: (result: Either.Either<History.Position, History.HistoryUnavailable>) => void
 }
 
 const toEntries = (reply: Reply): ReadonlyArray<History.Entry> =>
@@ -153,6 +154,15 @@ export const make = (
     const runFork = yield* FiberSet.makeRuntime<never, void, never>()
     const maxBatch = options.maxBatch ?? 64
 
+    // One caller's callback that throws must not keep the rest of its batch unanswered.
+    const answer = (waiting: Waiting, result: Parameters<Waiting["done"]>[0]) => {
+      try {
+        waiting.done(result)
+      } catch (cause) {
+        runFork(Effect.logError("History.publish: a caller's callback threw", cause))
+      }
+    }
+
     const flush = (room: string, lane: Array<Waiting>) => {
       const batch = lane.splice(0, maxBatch)
       const k = keys(prefix, room)
@@ -165,8 +175,8 @@ export const make = (
         onFailure: (error) =>
           Effect.sync(() => {
             next(room, lane)
-            const failure = Effect.fail(unavailable(error))
-            for (const waiting of batch) waiting.resume(failure)
+            const failure = Either.left(unavailable(error))
+            for (const waiting of batch) answer(waiting, failure)
           }),
         onSuccess: (reply) =>
           Effect.sync(() => {
@@ -174,7 +184,7 @@ export const make = (
             const positions = reply as ReadonlyArray<ReadonlyArray<Reply>>
             for (let i = 0; i < batch.length; i++) {
               const [epoch, offset] = positions[i]!
-              batch[i]!.resume(Effect.succeed({ epoch: epoch as string, offset: Number(offset) }))
+              answer(batch[i]!, Either.right({ epoch: epoch as string, offset: Number(offset) }))
             }
           })
       }))
@@ -184,31 +194,45 @@ export const make = (
       else lanes.delete(room)
     }
 
+    /** Queues a line for its room's next call (sent at once if none is in flight); undefined if render is not verbatim. */
+    const enqueue = (
+      room: string,
+      render: (position: History.Position, at: number) => string,
+      options: { readonly key?: string; readonly checked?: boolean } | undefined,
+      done: Waiting["done"]
+    ): Waiting | undefined => {
+      const text = compiler.compile(render, options?.checked)
+      if (text === undefined) return undefined
+      const waiting: Waiting = { text, key: options?.key, done }
+      const lane = lanes.get(room)
+      if (lane === undefined) {
+        const fresh: Array<Waiting> = [waiting]
+        lanes.set(room, fresh)
+        flush(room, fresh)
+      } else {
+        lane.push(waiting)
+      }
+      return waiting
+    }
+    const notVerbatim = "History.publish: render must write the epoch, offset and time it is given verbatim"
+
+    const unsafePublish: NonNullable<History.History["Type"]["unsafePublish"]> = (room, render, options, done) => {
+      if (enqueue(room, render, options, done) === undefined) throw new Error(notVerbatim)
+    }
+
     const publish = (
       room: string,
       render: (position: History.Position, at: number) => string,
       options?: { readonly key?: string; readonly checked?: boolean }
     ) =>
-      Effect.suspend(() => {
-        const text = compiler.compile(render, options?.checked)
-        if (text === undefined) {
-          return Effect.dieMessage("History.publish: render must write the epoch, offset and time it is given verbatim")
-        }
-        return Effect.async<History.Position, History.HistoryUnavailable>((resume) => {
-          const waiting: Waiting = { text, key: options?.key, resume }
+      Effect.async<History.Position, History.HistoryUnavailable>((resume) => {
+        const waiting = enqueue(room, render, options, resume)
+        if (waiting === undefined) return resume(Effect.dieMessage(notVerbatim))
+        // Interrupted before its batch went out: it never will.
+        return Effect.sync(() => {
           const lane = lanes.get(room)
-          if (lane === undefined) {
-            const fresh: Array<Waiting> = [waiting]
-            lanes.set(room, fresh)
-            flush(room, fresh)
-            return
-          }
-          lane.push(waiting)
-          // Interrupted before its batch went out: it never will.
-          return Effect.sync(() => {
-            const at = lane.indexOf(waiting)
-            if (at >= 0) lane.splice(at, 1)
-          })
+          const at = lane === undefined ? -1 : lane.indexOf(waiting)
+          if (at >= 0) lane!.splice(at, 1)
         })
       })
 
@@ -231,7 +255,7 @@ export const make = (
         return { _tag: "Recovered", entries, position }
       })
 
-    return History.History.of({ publish, position, recover, subscribe: feeds.subscribe })
+    return History.History.of({ publish, unsafePublish, position, recover, subscribe: feeds.subscribe })
   })
 
 /**

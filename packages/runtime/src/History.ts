@@ -20,6 +20,7 @@
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { RoomLog } from "./internal/roomLog.js"
@@ -146,6 +147,18 @@ export class History extends Context.Tag("@tether/runtime/History")<History, {
     render: (position: Position, at: number) => string,
     options?: { readonly key?: string; readonly checked?: boolean }
   ) => Effect.Effect<Position, HistoryUnavailable>
+  /**
+   * `publish` without an Effect: `done` is called once, with the position or
+   * the failure (a render that is not verbatim throws). Optional: a layer
+   * whose publish waits on I/O (Redis) provides it, so a caller with many
+   * lines in flight (the chat server) holds no suspended fiber per line.
+   */
+  readonly unsafePublish?: (
+    room: string,
+    render: (position: Position, at: number) => string,
+    options: { readonly key?: string; readonly checked?: boolean } | undefined,
+    done: (result: Either.Either<Position, HistoryUnavailable>) => void
+  ) => void
   /** Where `room` stands now (a room never published to: its epoch, offset 0). */
   readonly position: (room: string) => Effect.Effect<Position, HistoryUnavailable>
   /** Every entry of `room` after `from`, or why they cannot all be had. */
