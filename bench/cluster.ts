@@ -29,14 +29,17 @@ const latencyLines = 1_000
 const throughputLines = 20_000
 const inFlight = 64
 const phaseCap = 8_000
+const rounds = Number(process.env["BENCH_ROUNDS"] ?? 3)
 const ticks = 100 // USER_HZ: /proc/PID/stat times are in 1/100 s
 
 // -- processes ---------------------------------------------------------------
 
 const children = new Set<ChildProcess>()
+// One sender says every line of the bench: the per-session rate limit (50/s by default) would refuse most.
+const unlimited = ["--rate-messages", "10000000", "--rate-bytes", String(2 ** 30)]
 const startServer = (args: ReadonlyArray<string>) =>
   new Promise<{ readonly child: ChildProcess; readonly port: number }>((resolve, reject) => {
-    const child = spawn(process.execPath, [...(args.includes("--redis") && process.env["BENCH_PROFILE_DIR"] ? ["--cpu-prof", "--cpu-prof-dir", process.env["BENCH_PROFILE_DIR"]] : []), serverBin, "--port", "0", "--log-level", "warning", "--heartbeat", "off", ...args], {
+    const child = spawn(process.execPath, [...(process.env["BENCH_PROFILE_DIR"] ? ["--cpu-prof", "--cpu-prof-dir", process.env["BENCH_PROFILE_DIR"]] : []), serverBin, "--port", "0", "--log-level", "warning", "--heartbeat", "off", ...unlimited, ...args], {
       stdio: ["ignore", "pipe", "pipe"]
     })
     children.add(child)
@@ -116,18 +119,24 @@ const connect = (port: number, user: string) =>
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 const us = (ms: number) => `${(ms * 1000).toFixed(0)} us`
-const stats = (samples: Array<number>) => {
+interface Stats {
+  readonly p50: number
+  readonly p99: number
+  readonly n: number
+}
+const stats = (samples: Array<number>): Stats => {
   const sorted = samples.sort((a, b) => a - b)
   return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), n: sorted.length }
 }
 
 /** One line at a time from `sender`; the time until each receiver has it. */
-const latency = async (sender: Peer, receivers: ReadonlyArray<Peer>) => {
+const latency = async (sender: Peer, receivers: ReadonlyArray<Peer>, base: number) => {
   const samples = receivers.map(() => [] as Array<number>)
   const start = performance.now()
   for (let i = 1; i <= latencyLines && performance.now() - start < phaseCap; i++) {
     const sent = performance.now()
-    const text = `l${i}`
+    const id = base + i
+    const text = `l${id}`
     await Promise.all(receivers.map((peer, r) =>
       new Promise<void>((done) => {
         peer.onMessage = (m) => {
@@ -137,11 +146,12 @@ const latency = async (sender: Peer, receivers: ReadonlyArray<Peer>) => {
           }
         }
       })
-    ).concat([new Promise<void>((done) => {
+    ).concat([new Promise<void>((done, refused) => {
       sender.onMessage = (m) => {
-        if (m._tag === "Ack" && m.id === i) done()
+        if (m._tag === "Ack" && m.id === id) done()
+        if (m._tag === "SayRefused") refused(new Error(`line ${id} refused: ${JSON.stringify(m)}`))
       }
-      sender.send({ _tag: "Say", id: i, text, room: "#bench" })
+      sender.send({ _tag: "Say", id, text, room: "#bench" })
     })]))
   }
   for (const peer of [sender, ...receivers]) peer.onMessage = () => undefined
@@ -149,7 +159,7 @@ const latency = async (sender: Peer, receivers: ReadonlyArray<Peer>) => {
 }
 
 /** `inFlight` lines unacknowledged at a time; counts every Said delivered to every member. */
-const throughput = async (sender: Peer, receivers: ReadonlyArray<Peer>, pids: ReadonlyArray<number>) => {
+const throughput = async (sender: Peer, receivers: ReadonlyArray<Peer>, pids: ReadonlyArray<number>, base: number) => {
   let delivered = 0
   let acked = 0
   let sent = 0
@@ -167,7 +177,7 @@ const throughput = async (sender: Peer, receivers: ReadonlyArray<Peer>, pids: Re
     const next = () => {
       if (sent >= throughputLines || performance.now() - start > phaseCap) return
       sent++
-      sender.send({ _tag: "Say", id: 1_000_000 + sent, text: "x".repeat(64), room: "#bench" })
+      sender.send({ _tag: "Say", id: base + sent, text: "x".repeat(64), room: "#bench" })
     }
     sender.onMessage = (m) => {
       count(m)
@@ -185,38 +195,49 @@ const throughput = async (sender: Peer, receivers: ReadonlyArray<Peer>, pids: Re
   return { lines: acked / seconds, deliveries: delivered, cpuPerDelivery: cpu / delivered, cpu, seconds }
 }
 
+const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
 const main = async () => {
-  const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
-  console.log(`cluster bench, ${new Date().toISOString()}, node ${process.version}, load average ${load}`)
+  const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
+  console.log(`cluster bench, ${new Date().toISOString()}, node ${process.version}, load average ${loadAverage()}, ${rounds} rounds`)
+  const progress = (what: string) => process.stderr.write(`  [${new Date().toISOString().slice(11, 19)}] ${what}\n`)
 
-  // Single node, in memory: the baseline.
+  // Both set-ups run side by side; each round measures one then the other, back to back.
+  progress("starting one in-memory node and two nodes on Redis")
   const single = await startServer([])
-  const s = await Promise.all([connect(single.port, "s0"), connect(single.port, "s1"), connect(single.port, "s2")])
-  const singleLatency = await latency(s[0]!, [s[1]!])
-  const singleThroughput = await throughput(s[0]!, [s[1]!, s[2]!], [single.child.pid!])
-  for (const peer of s) peer.close()
-
-  // Two nodes on Redis.
   const a = await startServer(["--redis", url, "--redis-prefix", prefix, "--node-id", "bench-a"])
   const b = await startServer(["--redis", url, "--redis-prefix", prefix, "--node-id", "bench-b"])
+  const s = await Promise.all([connect(single.port, "s0"), connect(single.port, "s1"), connect(single.port, "s2")])
   const c = await Promise.all([connect(a.port, "c0"), connect(a.port, "c1"), connect(b.port, "c2")])
-  const [sameNode, crossNode] = await latency(c[0]!, [c[1]!, c[2]!])
-  const clusterThroughput = await throughput(c[0]!, [c[1]!, c[2]!], [a.child.pid!, b.child.pid!])
-  for (const peer of c) peer.close()
+
+  type Throughput = Awaited<ReturnType<typeof throughput>>
+  const rows: Array<{ one: Stats; same: Stats; cross: Stats; t1: Throughput; t2: Throughput; load: string }> = []
+  for (let round = 0; round < rounds; round++) {
+    const base = (round + 1) * 10_000_000
+    progress(`round ${round + 1}: latency`)
+    const [one] = await latency(s[0]!, [s[1]!], base)
+    const [same, cross] = await latency(c[0]!, [c[1]!, c[2]!], base)
+    progress(`round ${round + 1}: throughput`)
+    const t1 = await throughput(s[0]!, [s[1]!, s[2]!], [single.child.pid!], base + 1_000_000)
+    const t2 = await throughput(c[0]!, [c[1]!, c[2]!], [a.child.pid!, b.child.pid!], base + 1_000_000)
+    rows.push({ one: one!, same: same!, cross: cross!, t1, t2, load: loadAverage() })
+  }
+  for (const peer of [...s, ...c]) peer.close()
   await stopAll()
 
-  const one = singleLatency[0]!
-  console.log(`latency, one line at a time (${one.n} lines):`)
-  console.log(`  one node, in memory:          p50 ${us(one.p50)}, p99 ${us(one.p99)}`)
-  console.log(`  two nodes on Redis, same node:  p50 ${us(sameNode!.p50)}, p99 ${us(sameNode!.p99)}`)
-  console.log(`  two nodes on Redis, cross node: p50 ${us(crossNode!.p50)}, p99 ${us(crossNode!.p99)}`)
-  console.log(`  cluster p99 - one node p99:     ${us(Math.max(sameNode!.p99, crossNode!.p99) - one.p99)} (goal < 500 us)`)
-  const line = (name: string, t: typeof singleThroughput) =>
-    console.log(`  ${name} ${t.lines.toFixed(0)} lines/s acked, ${t.deliveries} deliveries in ${t.seconds.toFixed(1)} s, server CPU ${t.cpu.toFixed(2)} s = ${us(t.cpuPerDelivery * 1000)} per delivered line`)
-  console.log(`throughput (${inFlight} lines in flight, 64 B text, 3 members):`)
-  line("one node, in memory:   ", singleThroughput)
-  line("two nodes on Redis:    ", clusterThroughput)
-  console.log(`  CPU per delivered line, cluster / one node: ${(clusterThroughput.cpuPerDelivery / singleThroughput.cpuPerDelivery).toFixed(2)} (goal <= 2)`)
+  console.log(`latency, one line at a time (${rows[0]!.one.n} lines per round), p50 / p99:`)
+  console.log("  round | one node, memory | cluster, same node | cluster, cross node | cluster p99 - one node p99 | load")
+  for (const [i, r] of rows.entries()) {
+    const added = Math.max(r.same.p99, r.cross.p99) - r.one.p99
+    console.log(`  ${i + 1}     | ${us(r.one.p50)} / ${us(r.one.p99)} | ${us(r.same.p50)} / ${us(r.same.p99)} | ${us(r.cross.p50)} / ${us(r.cross.p99)} | ${us(added)} | ${r.load}`)
+  }
+  console.log(`  median p99 added: ${us(median(rows.map((r) => Math.max(r.same.p99, r.cross.p99) - r.one.p99)))}, median p50 added: ${us(median(rows.map((r) => Math.max(r.same.p50, r.cross.p50) - r.one.p50)))} (goal: p99 < 500 us)`)
+  console.log(`throughput (${inFlight} lines in flight, 64 B text, 3 members), lines/s acked and server CPU per delivered line:`)
+  console.log("  round | one node, memory | two nodes on Redis | CPU ratio cluster / one node")
+  for (const [i, r] of rows.entries()) {
+    console.log(`  ${i + 1}     | ${r.t1.lines.toFixed(0)}/s, ${us(r.t1.cpuPerDelivery * 1000)} | ${r.t2.lines.toFixed(0)}/s, ${us(r.t2.cpuPerDelivery * 1000)} | ${(r.t2.cpuPerDelivery / r.t1.cpuPerDelivery).toFixed(2)}`)
+  }
+  console.log(`  median CPU ratio: ${median(rows.map((r) => r.t2.cpuPerDelivery / r.t1.cpuPerDelivery)).toFixed(2)} (goal <= 2)`)
 
   // The ceiling: Redis itself for the commands of the path.
   await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
@@ -231,8 +252,17 @@ const main = async () => {
         timeout: 30_000
       }).trim().split("\r").pop()!.split(": ").pop()!.trim()
     console.log("redis-benchmark (50 clients, no pipelining), the ceiling:")
-    console.log(`  EVALSHA publish script: ${bench(["EVALSHA", sha, "2", keys.meta, keys.stream, keys.channel, "e0", "1000", "4194304", "600000", "600000", payload])}`)
+    console.log(`  EVALSHA publish script: ${bench(["EVALSHA", sha, "2", keys.meta, keys.stream, keys.channel, "e0", "1000", "4194304", "600000", "600000", "mE", "mO", "mT", "0", payload])}`)
+    const sixteen = Array.from({ length: 16 }, () => ["0", payload]).flat()
+    console.log(`  EVALSHA, 16 lines a call (x16 for lines/s): ${bench(["EVALSHA", sha, "2", keys.meta, keys.stream, keys.channel, "e0", "1000", "4194304", "600000", "600000", "mE", "mO", "mT", ...sixteen])}`)
     console.log(`  PUBLISH:                ${bench(["PUBLISH", keys.channel, payload])}`)
+    // One client, one command at a time: the round trip that the cluster path adds (twice: EVALSHA, then pub/sub).
+    const summary = execFileSync("redis-benchmark", ["-h", hostname, "-p", port || "6379", "-n", "20000", "-c", "1", "PING"], {
+      encoding: "utf8",
+      timeout: 30_000
+    })
+    const values = summary.split("\n").map((l) => l.trim()).filter((l) => /^[\d.]+(\s+[\d.]+){5}$/.test(l)).pop()?.split(/\s+/)
+    if (values !== undefined) console.log(`  PING round trip, one client: p50 ${values[2]} ms, p99 ${values[4]} ms, max ${values[5]} ms`)
     let cursor = "0"
     do {
       const [next, found] = (yield* redis.command(["SCAN", cursor, "MATCH", `${prefix}*`, "COUNT", "1000"])) as [string, ReadonlyArray<string>]

@@ -110,7 +110,7 @@ const program = Effect.gen(function*() {
       timeout: 30_000
     }).trim().split("\r").pop()!.split(": ").pop()!.trim()
   console.log("redis-benchmark (50 clients, no pipelining), the ceiling:")
-  console.log(`  EVALSHA publish script: ${bench(["EVALSHA", sha, "2", meta.meta, meta.stream, meta.channel, "e0", "1000", "4194304", "600000", "600000", payload])}`)
+  console.log(`  EVALSHA publish script: ${bench(["EVALSHA", sha, "2", meta.meta, meta.stream, meta.channel, "e0", "1000", "4194304", "600000", "600000", "mE", "mO", "mT", "0", payload])}`)
   console.log(`  XADD MAXLEN 1000:       ${bench(["XADD", `${meta.stream}:x`, "MAXLEN", "1000", "*", "p", payload])}`)
   console.log(`  PUBLISH:                ${bench(["PUBLISH", meta.channel, payload])}`)
 })

@@ -115,6 +115,11 @@ export interface Service {
     channel: string,
     onMessage: (message: string) => void
   ) => Effect.Effect<void, RedisError, Scope.Scope>
+  /** As `subscribe`, with each message's bytes as they came (no UTF-8 decoding of the whole). */
+  readonly subscribeBytes: (
+    channel: string,
+    onMessage: (message: Buffer) => void
+  ) => Effect.Effect<void, RedisError, Scope.Scope>
   /**
    * Calls `f` each time the pub/sub connection is ready again after a loss,
    * once its subscriptions are restored, until the scope closes: the moment to

@@ -1,9 +1,11 @@
 /**
- * The cluster layer of `History` on Redis, in Centrifugo's way: each line is
- * published by ONE atomic Lua script (create the room's epoch if missing, next
- * offset, `XADD` to the room's stream with id `<offset>-0`, trim, `PUBLISH`
- * epoch + offset + payload), so offsets are assigned once cluster-wide and a
- * success means Redis accepted the line. History is read with `XRANGE` by
+ * The cluster layer of `History` on Redis, in Centrifugo's way: lines are
+ * published by ONE atomic Lua script (create the room's epoch if missing, per
+ * line the next offset and `XADD` to the room's stream with id `<offset>-0`,
+ * trim, `PUBLISH` the batch with its epoch and offsets), so offsets are
+ * assigned once cluster-wide and a success means Redis accepted the line. The
+ * lines of a room that arrive while its previous call is in flight go out
+ * together in the next one (group commit). History is read with `XRANGE` by
  * offset. Each node subscribes (pub/sub) only to rooms it has local
  * subscribers for and fills any gap (offset jump, reconnect) from the stream.
  *
@@ -24,6 +26,8 @@ import * as History from "@tether/runtime/History"
 import { randomBytes } from "node:crypto"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Feeds from "./internal/feeds.js"
@@ -48,6 +52,8 @@ export interface Options {
   readonly metaTtl?: Duration.DurationInput
   /** Pub/sub messages held per room while its stream is read (default 10,000). */
   readonly maxBuffered?: number
+  /** Lines of one room sent in one call of the publish script at most (default 64). */
+  readonly maxBatch?: number
 }
 
 /**
@@ -90,6 +96,12 @@ const unavailable = (error: Redis.RedisError) => new History.HistoryUnavailable(
 
 type Reply = Redis.Reply
 
+interface Waiting {
+  readonly text: string
+  readonly key: string | undefined
+  readonly done: (result: Either.Either<History.Position, History.HistoryUnavailable>) => void
+}
+
 const toEntries = (reply: Reply): ReadonlyArray<History.Entry> =>
   (reply as ReadonlyArray<ReadonlyArray<Reply>>).map(([id, fields]) => {
     const values = fields as ReadonlyArray<string>
@@ -125,32 +137,103 @@ export const make = (
     }
 
     const feeds = yield* Feeds.make({
-      subscribe: (room, onMessage) => Effect.mapError(redis.subscribe(keys(prefix, room).channel, onMessage), unavailable),
+      subscribe: (room, onMessage) => Effect.mapError(redis.subscribeBytes(keys(prefix, room).channel, onMessage), unavailable),
       read,
       maxEntries: limits.maxEntries,
       maxBuffered: options.maxBuffered ?? 10_000
     })
     yield* redis.onReconnect(feeds.reconnected)
 
+    // Group commit per room: a publish goes out at once when none of its
+    // room is in flight; those that arrive meanwhile wait and go out together
+    // in the next call of the script (in arrival order, at most
+    // `maxBatch`), as soon as the one in flight is answered. One line alone
+    // pays one round trip as before; a busy room pays one per batch. Each
+    // publish still succeeds only once Redis has answered for its line.
+    const lanes = new Map<string, Array<Waiting>>()
+    const runFork = yield* FiberSet.makeRuntime<never, void, never>()
+    const maxBatch = options.maxBatch ?? 64
+
+    // One caller's callback that throws must not keep the rest of its batch unanswered.
+    const answer = (waiting: Waiting, result: Parameters<Waiting["done"]>[0]) => {
+      try {
+        waiting.done(result)
+      } catch (cause) {
+        runFork(Effect.logError("History.publish: a caller's callback threw", cause))
+      }
+    }
+
+    const flush = (room: string, lane: Array<Waiting>) => {
+      const batch = lane.splice(0, maxBatch)
+      const k = keys(prefix, room)
+      const scriptKeys = [k.meta, k.stream]
+      const args = [k.channel, newEpoch(), ...limitArgs, ...compiler.marks]
+      for (const waiting of batch) {
+        args.push(waiting.key === undefined ? "0" : String(scriptKeys.push(k.repeat(waiting.key))), waiting.text)
+      }
+      runFork(Effect.matchEffect(redis.eval(Scripts.publish, scriptKeys, args), {
+        onFailure: (error) =>
+          Effect.sync(() => {
+            next(room, lane)
+            const failure = Either.left(unavailable(error))
+            for (const waiting of batch) answer(waiting, failure)
+          }),
+        onSuccess: (reply) =>
+          Effect.sync(() => {
+            next(room, lane)
+            const positions = reply as ReadonlyArray<ReadonlyArray<Reply>>
+            for (let i = 0; i < batch.length; i++) {
+              const [epoch, offset] = positions[i]!
+              answer(batch[i]!, Either.right({ epoch: epoch as string, offset: Number(offset) }))
+            }
+          })
+      }))
+    }
+    const next = (room: string, lane: Array<Waiting>) => {
+      if (lane.length > 0) flush(room, lane)
+      else lanes.delete(room)
+    }
+
+    /** Queues a line for its room's next call (sent at once if none is in flight); undefined if render is not verbatim. */
+    const enqueue = (
+      room: string,
+      render: (position: History.Position, at: number) => string,
+      options: { readonly key?: string; readonly checked?: boolean } | undefined,
+      done: Waiting["done"]
+    ): Waiting | undefined => {
+      const text = compiler.compile(render, options?.checked)
+      if (text === undefined) return undefined
+      const waiting: Waiting = { text, key: options?.key, done }
+      const lane = lanes.get(room)
+      if (lane === undefined) {
+        const fresh: Array<Waiting> = [waiting]
+        lanes.set(room, fresh)
+        flush(room, fresh)
+      } else {
+        lane.push(waiting)
+      }
+      return waiting
+    }
+    const notVerbatim = "History.publish: render must write the epoch, offset and time it is given verbatim"
+
+    const unsafePublish: NonNullable<History.History["Type"]["unsafePublish"]> = (room, render, options, done) => {
+      if (enqueue(room, render, options, done) === undefined) throw new Error(notVerbatim)
+    }
+
     const publish = (
       room: string,
       render: (position: History.Position, at: number) => string,
-      options?: { readonly key?: string }
+      options?: { readonly key?: string; readonly checked?: boolean }
     ) =>
-      Effect.suspend(() => {
-        const template = compiler.compile(render)
-        if (template === undefined) {
-          return Effect.dieMessage("History.publish: render must write the epoch, offset and time it is given verbatim")
-        }
-        const k = keys(prefix, room)
-        const scriptKeys = options?.key === undefined ? [k.meta, k.stream] : [k.meta, k.stream, k.repeat(options.key)]
-        return redis.eval(Scripts.publish, scriptKeys, [k.channel, newEpoch(), ...limitArgs, ...template]).pipe(
-          Effect.map((reply): History.Position => {
-            const [epoch, offset] = reply as ReadonlyArray<Reply>
-            return { epoch: epoch as string, offset: Number(offset) }
-          }),
-          Effect.mapError(unavailable)
-        )
+      Effect.async<History.Position, History.HistoryUnavailable>((resume) => {
+        const waiting = enqueue(room, render, options, resume)
+        if (waiting === undefined) return resume(Effect.dieMessage(notVerbatim))
+        // Interrupted before its batch went out: it never will.
+        return Effect.sync(() => {
+          const lane = lanes.get(room)
+          const at = lane === undefined ? -1 : lane.indexOf(waiting)
+          if (at >= 0) lane!.splice(at, 1)
+        })
       })
 
     const position = (room: string) =>
@@ -172,7 +255,7 @@ export const make = (
         return { _tag: "Recovered", entries, position }
       })
 
-    return History.History.of({ publish, position, recover, subscribe: feeds.subscribe })
+    return History.History.of({ publish, unsafePublish, position, recover, subscribe: feeds.subscribe })
   })
 
 /**

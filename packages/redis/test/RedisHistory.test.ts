@@ -2,12 +2,17 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import type * as MetricState from "effect/MetricState"
 import * as Schedule from "effect/Schedule"
 import * as Redis from "@tether/redis/Redis"
 import * as RedisHistory from "@tether/redis/RedisHistory"
+import * as RedisMetrics from "@tether/redis/RedisMetrics"
 import * as Fixtures from "./fixtures/redis.js"
 import { historyNode, line, recorder } from "./fixtures/nodes.js"
 
+const commands = RedisMetrics.roundTrips.pipe(Metric.tagged("connection", "command"))
+const calls = (state: MetricState.MetricState.Counter<number>) => state.count
 const offsets = (seen: ReturnType<typeof recorder>["seen"]) => seen.map((s) => s.entry.offset)
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
@@ -46,6 +51,34 @@ describe("RedisHistory", () => {
       const ackedOffsets = acked.flat().map((position) => position.offset).sort((a, b) => a - b)
       assert.strictEqual(ackedOffsets.length, total * rooms.length)
       assert.strictEqual(new Set(acked.flat().map((p) => p.epoch)).size, rooms.length)
+    }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
+  })
+
+  it.live("publishes waiting for their room go out together (maxBatch each, one pub/sub message each), in order; a repeated key in a batch gets its first offset", () => {
+    const prefix = Fixtures.prefix()
+    return Effect.gen(function*() {
+      const history = yield* historyNode({ prefix, maxBatch: 8 })
+      const seen = recorder()
+      yield* history.subscribe("r", seen.deliver)
+      const before = calls(yield* Metric.value(commands))
+      // 40 publishes started at once: the first goes alone, the rest in batches of at most 8.
+      const keysOf = (i: number) => (i === 30 ? "k29" : `k${i}`)
+      const acked = yield* Effect.forEach(
+        range(1, 40),
+        (i) => history.publish("r", line(`l${i} é✓🎉:7:`), { key: keysOf(i) }),
+        { concurrency: "unbounded" }
+      )
+      const expected = range(1, 40).map((i) => (i < 30 ? i : i - 1))
+      assert.deepStrictEqual(acked.map((p) => p.offset), expected, "offsets in start order; the repeat gets its first's")
+      yield* Fixtures.eventually(() => seen.seen.length >= 39)
+      assert.deepStrictEqual(offsets(seen.seen), range(1, 39))
+      assert.deepStrictEqual(
+        seen.seen.map((s) => JSON.parse(s.entry.payload).text),
+        range(1, 40).filter((i) => i !== 30).map((i) => `l${i} é✓🎉:7:`),
+        "multi-byte text and colons survive the batch message"
+      )
+      // The 40 lines took a handful of calls (first alone, then batches of 8), not 40.
+      assert.isAtMost(calls(yield* Metric.value(commands)) - before, 8)
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 
@@ -104,7 +137,7 @@ describe("RedisHistory", () => {
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 
-  it.live("render runs with the assigned values; a render that does not write them verbatim is a defect", () => {
+  it.live("render runs with the assigned values; a render that does not write them verbatim is a defect; a checked one runs once", () => {
     const prefix = Fixtures.prefix()
     return Effect.gen(function*() {
       const history = yield* historyNode({ prefix })
@@ -120,6 +153,13 @@ describe("RedisHistory", () => {
       const exit = yield* Effect.exit(history.publish("r", (p) => `next is ${p.offset + 1}`))
       assert(Exit.isFailure(exit) && !Exit.isInterrupted(exit))
       assert.strictEqual((yield* history.position("r")).offset, 2)
+      // `checked`: the caller vouches, so render runs once (not twice) and its values are put in by Redis.
+      let renders = 0
+      const third = yield* history.publish("r", (p, at) => `${++renders} ${p.epoch}/${p.offset}/${at}`, { checked: true })
+      assert.strictEqual(renders, 1)
+      const last = yield* history.recover("r", { epoch: first.epoch, offset: 2 })
+      assert(last._tag === "Recovered")
+      assert.strictEqual(last.entries[0]!.payload, `1 ${third.epoch}/3/${last.entries[0]!.at}`)
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 

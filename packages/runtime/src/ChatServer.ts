@@ -24,7 +24,7 @@ import * as Codec from "@tether/protocol/Codec"
 import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Effect from "effect/Effect"
-import * as FiberSet from "effect/FiberSet"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Connection from "./Connection.js"
@@ -34,6 +34,7 @@ import { ChatRooms } from "./internal/chatRooms.js"
 import type * as Heartbeat from "./Heartbeat.js"
 import * as History from "./History.js"
 import * as Presence from "./Presence.js"
+import * as Publishing from "./internal/publishing.js"
 import * as RoomFanout from "./internal/roomFanout.js"
 import * as Server from "./Server.js"
 import type { Session } from "./Session.js"
@@ -187,8 +188,7 @@ export const make = (
       return yield* Effect.dieMessage("ChatServer: the Said shortcut no longer matches the JSON codec")
     }
     // Says are published without waiting for the previous one (see `say`).
-    const publishing = yield* FiberSet.make<void>()
-    const runPublish = yield* FiberSet.runtime(publishing)<never>()
+    const publishing = yield* Publishing.make(history)
     const sessionKey = (session: Session<Message.Message>) => `${nodeId}:${session.id}`
     const fanout = new RoomFanout.RoomFanout(history, serverScope, announceUpTo)
     const rooms = new ChatRooms(fanout, history, presence, { maxRooms, whoLimit })
@@ -235,23 +235,22 @@ export const make = (
       // order holds: publishes start in arrival order, and a layer sends them
       // in that order on one connection (Redis runs them in that order); a
       // publish that fails is refused, and the client resends it.
-      runPublish(Effect.match(
-        history.publish(name, (position, at) =>
-          ChatLine.saidText(user, message.text, name, position, at), { key: ChatLine.repeatKey(user, message.id, message.text) }),
-        {
-          onFailure: (error) => {
-            seen.abandon()
-            session.unsafeSend(Message.SayRefused.make({ id: message.id, code: "Unavailable", retryAfter, detail: error.message.slice(0, 256) }))
-            answerRepeats(undefined)
-          },
-          onSuccess: (position) => {
-            const at = { room: name, epoch: position.epoch, offset: position.offset }
-            seen.complete(at)
-            session.unsafeSend(Message.Ack.make({ id: message.id, ...at }))
-            answerRepeats(at)
-          }
+      publishing.publish(name, (position, at) => ChatLine.saidText(user, message.text, name, position, at), {
+        key: ChatLine.repeatKey(user, message.id, message.text),
+        // saidText writes epoch, offset and time as JSON values and nothing derived from them.
+        checked: true
+      }, (result) => {
+        if (Either.isLeft(result)) {
+          seen.abandon()
+          session.unsafeSend(Message.SayRefused.make({ id: message.id, code: "Unavailable", retryAfter, detail: result.left.message.slice(0, 256) }))
+          answerRepeats(undefined)
+          return
         }
-      ))
+        const at = { room: name, epoch: result.right.epoch, offset: result.right.offset }
+        seen.complete(at)
+        session.unsafeSend(Message.Ack.make({ id: message.id, ...at }))
+        answerRepeats(at)
+      })
     }
 
     const server: Server.Server<Message.Message> = yield* Server.make<Message.Message>({
@@ -323,7 +322,7 @@ export const make = (
     // On shutdown (this runs before the server's drain), publishes in flight
     // get their answer first, within the drain timeout.
     yield* Effect.addFinalizer(() =>
-      FiberSet.awaitEmpty(publishing).pipe(Effect.timeoutOption(options.drainTimeout ?? "10 seconds"), Effect.asVoid)
+      publishing.awaitIdle.pipe(Effect.timeoutOption(options.drainTimeout ?? "10 seconds"), Effect.asVoid)
     )
     // Members of a room who vanished with a lost node (cluster mode) are
     // announced as left: `lost` runs on the one node that swept them, which

@@ -140,8 +140,9 @@ export interface Login<M> {
   /** Time to wait for the answer (default 10 s). */
   readonly timeout?: Duration.DurationInput
   /**
-   * Refusal statuses that, on a reconnect (after a first successful login),
-   * are retried on the reconnect schedule instead of ending the client: e.g.
+   * Refusal statuses that, on a reconnect (after a first successful login, or
+   * after a login whose connection was lost before its answer came back), are
+   * retried on the reconnect schedule instead of ending the client: e.g.
    * "user already connected" while the server has not yet noticed that the
    * previous connection is gone. A first login refused always ends it.
    */

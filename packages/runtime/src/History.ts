@@ -20,6 +20,7 @@
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { RoomLog } from "./internal/roomLog.js"
@@ -135,12 +136,29 @@ export class History extends Context.Tag("@tether/runtime/History")<History, {
    * (Redis: 10 minutes, the current epoch) publishes nothing and returns the
    * first one's position. The memory layer ignores it (one process: the
    * chat's `Dedupe` sees every repeat).
+   *
+   * `checked: true` is the caller's word that `render` writes the values
+   * verbatim and nothing else derived from them (e.g. the chat's own line
+   * format, checked at start): the Redis layer then renders once per line
+   * instead of twice.
    */
   readonly publish: (
     room: string,
     render: (position: Position, at: number) => string,
-    options?: { readonly key?: string }
+    options?: { readonly key?: string; readonly checked?: boolean }
   ) => Effect.Effect<Position, HistoryUnavailable>
+  /**
+   * `publish` without an Effect: `done` is called once, with the position or
+   * the failure (a render that is not verbatim throws). Optional: a layer
+   * whose publish waits on I/O (Redis) provides it, so a caller with many
+   * lines in flight (the chat server) holds no suspended fiber per line.
+   */
+  readonly unsafePublish?: (
+    room: string,
+    render: (position: Position, at: number) => string,
+    options: { readonly key?: string; readonly checked?: boolean } | undefined,
+    done: (result: Either.Either<Position, HistoryUnavailable>) => void
+  ) => void
   /** Where `room` stands now (a room never published to: its epoch, offset 0). */
   readonly position: (room: string) => Effect.Effect<Position, HistoryUnavailable>
   /** Every entry of `room` after `from`, or why they cannot all be had. */

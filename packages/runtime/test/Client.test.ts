@@ -169,3 +169,50 @@ describe("Client servers, login and events", () => {
       assert.deepStrictEqual(events, ["Connecting@0", "Connected@0", "Reconnecting@1", "Connecting@1", "Connected@1"])
     }))
 })
+
+describe("Client login lost with its connection", () => {
+  const retrying = (one: ScriptedServer.ScriptedServer, two: ScriptedServer.ScriptedServer) =>
+    Client.make({
+      connect: [one.connect, two.connect],
+      framing,
+      codec,
+      dialect: TetherProtocol.dialect,
+      login: { ...TetherProtocol.clientLogin("alice", "secret"), retryOnReconnect: [100] },
+      reconnect: { base: "1 second", jitter: false }
+    })
+
+  it.scoped("a login whose answer was lost makes 'already connected' on the next server a retry, not the end", () =>
+    Effect.gen(function*() {
+      const one = ScriptedServer.make()
+      const two = ScriptedServer.make()
+      const client = yield* retrying(one, two)
+      yield* settle
+      // The first server got the login (and may hold the session) but its answer never came back.
+      assert.strictEqual(one.peers[0]!.take().length, 1)
+      one.peers[0]!.memory.reset()
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      two.peers[0]!.send(Message.LoginResult.make({ status: 100, reason: "user already connected" }))
+      yield* settle
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      assert.strictEqual(one.dials(), 2, "tried again")
+      one.peers[1]!.send(Message.LoginResult.make({ status: 0 }))
+      yield* settle
+      assert.strictEqual((yield* client.state)._tag, "Connected")
+    }))
+
+  it.scoped("a first login refused on its first attempt still ends the client", () =>
+    Effect.gen(function*() {
+      const one = ScriptedServer.make()
+      const two = ScriptedServer.make()
+      const client = yield* retrying(one, two)
+      yield* settle
+      one.peers[0]!.send(Message.LoginResult.make({ status: 100, reason: "user already connected" }))
+      yield* settle
+      const error = yield* client.awaitConnected.pipe(Effect.flip)
+      assert.strictEqual(error._tag, "LoginRefused")
+      assert.strictEqual(two.dials(), 0)
+    }))
+})

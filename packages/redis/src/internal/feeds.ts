@@ -34,7 +34,7 @@ export interface Snapshot {
 export interface FeedsOptions {
   readonly subscribe: (
     room: string,
-    onMessage: (message: string) => void
+    onMessage: (message: Buffer) => void
   ) => Effect.Effect<void, History.HistoryUnavailable, Scope.Scope>
   /** Entries of `room` after (epoch, offset); `count` 0: the position only. */
   readonly read: (
@@ -62,16 +62,52 @@ interface Feed {
   closed: boolean
 }
 
-/** @internal */
-export const parse = (message: string): Incoming | undefined => {
-  const i = message.indexOf(":")
-  const j = message.indexOf(":", i + 1)
-  const k = message.indexOf(":", j + 1)
-  if (i < 0 || j < 0 || k < 0) return undefined
-  const offset = Number(message.slice(0, i))
-  const at = Number(message.slice(j + 1, k))
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(at)) return undefined
-  return { epoch: message.slice(i + 1, j), entry: { offset, at, payload: message.slice(k + 1) } }
+const colon = 0x3a
+
+/** The decimal number in `message[from, to)`, -1 if it is not one (or not safe). */
+const digits = (message: Buffer, from: number, to: number): number => {
+  if (to <= from || to - from > 15) return -1
+  let n = 0
+  for (let i = from; i < to; i++) {
+    const d = message[i]! - 0x30
+    if (d < 0 || d > 9) return -1
+    n = n * 10 + d
+  }
+  return n
+}
+
+/**
+ * A pub/sub message of the publish script: `*<epoch>:<count>:` then per line
+ * `<offset>:<at>:<bytes>:<payload>` (bytes: the payload's UTF-8 length).
+ * Undefined when malformed (the feed then fills from the stream when the next
+ * good message shows the jump).
+ *
+ * @internal
+ */
+export const parse = (message: Buffer): ReadonlyArray<Incoming> | undefined => {
+  if (message[0] !== 0x2a) return undefined
+  const e = message.indexOf(colon, 1)
+  const c = e < 0 ? -1 : message.indexOf(colon, e + 1)
+  if (c < 0) return undefined
+  const epoch = message.toString("latin1", 1, e)
+  const count = digits(message, e + 1, c)
+  if (count < 1) return undefined
+  const out: Array<Incoming> = []
+  let at = c + 1
+  for (let n = 0; n < count; n++) {
+    const i = message.indexOf(colon, at)
+    const j = i < 0 ? -1 : message.indexOf(colon, i + 1)
+    const k = j < 0 ? -1 : message.indexOf(colon, j + 1)
+    if (k < 0) return undefined
+    const offset = digits(message, at, i)
+    const time = digits(message, i + 1, j)
+    const bytes = digits(message, j + 1, k)
+    const end = k + 1 + bytes
+    if (offset < 0 || time < 0 || bytes < 0 || end > message.length) return undefined
+    out.push({ epoch, entry: { offset, at: time, payload: message.toString("utf8", k + 1, end) } })
+    at = end
+  }
+  return at === message.length ? out : undefined
 }
 
 const retry = Schedule.exponential("50 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))
@@ -172,8 +208,8 @@ export const make = (options: FeedsOptions) =>
     const open = (feed: Feed) =>
       Effect.gen(function*() {
         yield* options.subscribe(feed.room, (raw) => {
-          const message = parse(raw)
-          if (message !== undefined) onMessage(feed, message, false)
+          const messages = parse(raw)
+          if (messages !== undefined) for (const message of messages) onMessage(feed, message, false)
         }).pipe(Scope.extend(feed.scope))
         const snapshot = yield* options.read(feed.room, "", 0, 0)
         if (!feed.closed) apply(feed, snapshot, true)

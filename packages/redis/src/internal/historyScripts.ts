@@ -26,43 +26,63 @@ end
 `
 
 /**
- * KEYS: meta, stream, and optionally a repeat key (a publish under a key seen
- * in the last 10 minutes, in the current epoch, returns that publish's
- * {epoch, offset, at} and publishes nothing). ARGV: channel, newEpoch, maxEntries, maxBytes, maxAgeMs,
- * metaTtlMs, then the payload template: part, kind, part, ..., part where kind
- * is e (epoch), o (offset) or t (accepted at). Returns {epoch, offset, at}.
- * The XADD runs before the offset is stored, so a failed XADD consumes nothing.
+ * Publishes a batch of lines, in order, in one call. KEYS: meta, stream, then
+ * the lines' repeat keys. ARGV: channel, newEpoch, maxEntries, maxBytes,
+ * maxAgeMs, metaTtlMs, the marks of the epoch, the offset and the time
+ * (alphanumeric), then per line: its repeat key's index in KEYS (0: none)
+ * and its text, where each mark is replaced by its value. A line under a
+ * repeat key seen in the last 10 minutes, in the current epoch, gets that
+ * publish's {epoch, offset, at} and is not published again. The new lines
+ * go out in ONE pub/sub message: `*<epoch>:<count>:` then per line
+ * `<offset>:<at>:<bytes>:<payload>`. Returns {epoch, offset, at} per line. Each line's XADD runs before its offset is
+ * stored, so a failed XADD consumes nothing, and the lines before it stay
+ * published (their repeat keys set): a retry of the batch publishes each once.
  *
  * @internal
  */
 export const publish = Script.make("publish", `${ensureEpoch}
-local meta, stream, repeatKey = KEYS[1], KEYS[2], KEYS[3]
+local meta, stream = KEYS[1], KEYS[2]
+local channel = ARGV[1]
 local maxEntries, maxBytes, maxAge, metaTtl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-if repeatKey then
-  local seen = redis.call('GET', repeatKey)
-  if seen then
-    local e, o, a = string.match(seen, '^(.*):(%d+):(%d+)$')
-    if e and e == redis.call('HGET', meta, 'e') then return {e, tonumber(o), a} end
-  end
-end
 local epoch = ensureEpoch(meta, stream, ARGV[2], metaTtl)
-local offset = tonumber(redis.call('HGET', meta, 'o')) + 1
+local offset = tonumber(redis.call('HGET', meta, 'o'))
 local at = nowMs()
 local now = tonumber(at)
-local pieces = {}
-for i = 7, #ARGV do
-  local v = ARGV[i]
-  if (i - 7) % 2 == 0 then pieces[#pieces + 1] = v
-  elseif v == 'o' then pieces[#pieces + 1] = tostring(offset)
-  elseif v == 'e' then pieces[#pieces + 1] = epoch
-  else pieces[#pieces + 1] = at end
-end
-local payload = table.concat(pieces)
 if redis.call('EXISTS', stream) == 0 then redis.call('HSET', meta, 'b', 0) end
-redis.call('XADD', stream, offset .. '-0', 'a', at, 'p', payload)
-redis.call('HSET', meta, 'o', offset)
-local bytes = redis.call('HINCRBY', meta, 'b', #payload)
+local markEpoch, markOffset, markAt = ARGV[7], ARGV[8], ARGV[9]
+local results = {}
+local message = {}
+local bytes = 0
+for i = 10, #ARGV, 2 do
+  local keyIndex = tonumber(ARGV[i])
+  local repeatKey = nil
+  if keyIndex > 0 then repeatKey = KEYS[keyIndex] end
+  local seen = nil
+  if repeatKey then
+    local previous = redis.call('GET', repeatKey)
+    if previous then
+      local e, o, a = string.match(previous, '^(.*):(%d+):(%d+)$')
+      if e and e == epoch then seen = {e, tonumber(o), a} end
+    end
+  end
+  if seen then
+    results[#results + 1] = seen
+  else
+    offset = offset + 1
+    local payload = string.gsub(ARGV[i + 1], markEpoch, epoch)
+    payload = string.gsub(payload, markOffset, tostring(offset))
+    payload = string.gsub(payload, markAt, at)
+    redis.call('XADD', stream, offset .. '-0', 'a', at, 'p', payload)
+    redis.call('HSET', meta, 'o', offset)
+    bytes = redis.call('HINCRBY', meta, 'b', #payload)
+    message[#message + 1] = offset .. ':' .. at .. ':' .. #payload .. ':' .. payload
+    if repeatKey then redis.call('SET', repeatKey, epoch .. ':' .. offset .. ':' .. at, 'PX', 600000) end
+    results[#results + 1] = {epoch, offset, at}
+  end
+end
+if #message > 0 then redis.call('PUBLISH', channel, '*' .. epoch .. ':' .. #message .. ':' .. table.concat(message)) end
 local len = redis.call('XLEN', stream)
+if bytes == 0 then bytes = tonumber(redis.call('HGET', meta, 'b')) end
 while len > 1 do
   local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
   local fields = first[2]
@@ -76,9 +96,7 @@ while len > 1 do
 end
 redis.call('PEXPIRE', stream, maxAge)
 if metaTtl > 0 then redis.call('PEXPIRE', meta, metaTtl) end
-redis.call('PUBLISH', ARGV[1], offset .. ':' .. epoch .. ':' .. at .. ':' .. payload)
-if repeatKey then redis.call('SET', repeatKey, epoch .. ':' .. offset .. ':' .. at, 'PX', 600000) end
-return {epoch, offset, at}
+return results
 `)
 
 /**

@@ -68,6 +68,10 @@ export const make = <M>(options: Client.Options<M>): Effect.Effect<Client.Client
     let connected = yield* Deferred.make<void, Client.ConnectionLost | Client.LoginRefused>()
     let closed = false
     let everConnected = false
+    // A login was sent on an earlier connection whose answer never came back: the
+    // server may hold that session still, so "already connected" is no final answer.
+    let loginUnanswered = false
+    let sentLogin = false
     let nextId = 1
     const reconnect = options.reconnect === false ? undefined : options.reconnect ?? {}
     const schedule = reconnect ? Client.reconnectSchedule(reconnect) : undefined
@@ -84,6 +88,7 @@ export const make = <M>(options: Client.Options<M>): Effect.Effect<Client.Client
     /** One connection to `servers[server]`, from dial to loss. Succeeds never; fails with why it ended. */
     const connectOnce = (server: number, onLive: () => void) =>
       Effect.gen(function*() {
+        sentLogin = false
         // The onLogin hook runs in this set: closing it (the connection's end) interrupts it.
         const hooks = yield* FiberSet.make<void>()
         const runHook = yield* FiberSet.runtime(hooks)<never>()
@@ -114,6 +119,7 @@ export const make = <M>(options: Client.Options<M>): Effect.Effect<Client.Client
               new Client.LoginRefused({ status: -1, reason: `cannot send the login: ${error.message}` })
             )
           )
+          sentLogin = true
         }
         const handleOne = (message: M): Effect.Effect<void, Client.LoginRefused> => {
           if (!loggedIn && options.login) {
@@ -172,7 +178,9 @@ export const make = <M>(options: Client.Options<M>): Effect.Effect<Client.Client
           if (now() - liveSince >= resetAfterMs) scheduleState = schedule?.initial
           connected = yield* Deferred.make<void, Client.ConnectionLost | Client.LoginRefused>()
         }
-        if (isLoginRefused(error) && !(everConnected && options.login?.retryOnReconnect?.includes(error.status))) {
+        const mayHoldSession = everConnected || loginUnanswered
+        if (sentLogin && liveSince === undefined && !isLoginRefused(error)) loginUnanswered = true
+        if (isLoginRefused(error) && !(mayHoldSession && options.login?.retryOnReconnect?.includes(error.status))) {
           yield* setState({ _tag: "GaveUp", reason: error.message })
           yield* Deferred.fail(connected, error)
           return
