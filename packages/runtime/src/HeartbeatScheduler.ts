@@ -8,9 +8,8 @@
  *
  * @since 0.1.0
  */
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
 
 /**
@@ -53,7 +52,6 @@ export const make: Effect.Effect<HeartbeatScheduler, never, Scope.Scope> = Effec
   // A binary min-heap on `due`.
   const heap: Array<Entry> = []
   let live = 0
-  let wake: Deferred.Deferred<void> | undefined
   let sleepingUntil = Infinity
 
   const up = (i: number) => {
@@ -112,29 +110,39 @@ export const make: Effect.Effect<HeartbeatScheduler, never, Scope.Scope> = Effec
     while (heap.length > 0 && heap[0]!.cancelled) pop()
   }
 
-  const loop: Effect.Effect<never> = Effect.suspend(() => {
-    runDue()
-    const next = heap.length > 0 ? heap[0]!.due : Infinity
-    const signal = Deferred.unsafeMake<void>(FiberId.none)
-    wake = signal
-    sleepingUntil = next
-    const waitForSignal = Deferred.await(signal)
-    const wait = next === Infinity
-      ? waitForSignal
-      : Effect.raceFirst(Effect.sleep(Math.max(0, next - clock.unsafeCurrentTimeMillis())), waitForSignal)
-    return Effect.flatMap(wait, () => loop)
-  })
-  yield* Effect.forkScoped(loop)
+  // The loop sleeps with a plain `Effect.sleep` until the earliest due time
+  // (one timer per wake-up; a race with a wake-up signal would fork two
+  // fibers and interrupt one each time, ~1,000 times a second with 10,000
+  // connections whose due times spread over the interval). An entry due
+  // earlier than that sleep (rare: the first one, or a shorter interval)
+  // starts a new loop; the sleeping one finds itself outdated when it wakes
+  // and ends.
+  let generation = 0
+  const loop = (mine: number): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (mine !== generation) return Effect.void
+      runDue()
+      const next = heap.length > 0 ? heap[0]!.due : Infinity
+      sleepingUntil = next
+      if (next === Infinity) return Effect.void
+      return Effect.flatMap(Effect.sleep(Math.max(0, next - clock.unsafeCurrentTimeMillis())), () => loop(mine))
+    })
+  // Loops run in the scope's FiberSet: closing the scope interrupts them.
+  const runFork = yield* FiberSet.runtime(yield* FiberSet.make<void>())<never>()
+  const restart = () => {
+    const mine = ++generation
+    runFork(loop(mine))
+  }
 
   return {
     add: (beat, due) => {
       const entry: Entry = { due, beat, cancelled: false }
       live++
       push(entry)
-      // An earlier due time than the one the fiber sleeps for: wake it.
-      if (due < sleepingUntil && wake !== undefined) {
+      // Earlier than the loop sleeps for (or no loop sleeps): a loop for it.
+      if (due < sleepingUntil) {
         sleepingUntil = due
-        Deferred.unsafeDone(wake, Effect.void)
+        restart()
       }
       return () => {
         if (!entry.cancelled) {

@@ -76,12 +76,31 @@ export class Engine<M> implements Connection.Connection<M>, Core, Transport.Hand
           quiet: deadline.quiet === true,
           maxBytes: deadline.maxBytes
         },
-      (ping) => void this.outbound.pushMessage(ping)
+      (ping) => this.ping(ping)
     )
     this.inbound = new Inbound(this, wire, options.dialect, policy, {
       maxMessages: options.maxInbound ?? defaultMaxInbound,
       maxBytes: options.maxInboundBytes ?? defaultMaxInboundBytes
     }, this.liveness, this.outbound, this.stats)
+  }
+
+  /**
+   * Queues a heartbeat ping. From the heartbeat scheduler's timer (not inside
+   * the data callback) the callback driver writes it at once: one microtask
+   * per ping (Node's `queueMicrotask` allocates two objects each time) made
+   * 10,000 idle connections cost the garbage collector more than their pings.
+   */
+  private ping(ping: M): void {
+    const outbound = this.outbound
+    if (outbound.inData) {
+      void outbound.pushMessage(ping)
+      return
+    }
+    outbound.inData = true
+    void outbound.pushMessage(ping)
+    outbound.inData = false
+    if (outbound.pending && !this.inbound.handling) outbound.flush()
+    else if (outbound.pending) outbound.queueFlush()
   }
 
   now(): number {
