@@ -63,7 +63,6 @@ export class Inbound<M> {
     this.parser = this.wire.parser()
     this.handler = handler
     this.startHandler = startHandler
-    this.loop = this.makeLoop()
   }
 
   onData(chunk: Uint8Array): void {
@@ -151,13 +150,18 @@ export class Inbound<M> {
     }
     if (result !== undefined) {
       this.handling = true
-      this.startHandler!(Effect.flatMap(result, () => this.loop!))
+      this.startHandler!(Effect.flatMap(result, () => this.handlerLoop()))
     } else if (this.outbound.holds()) {
       // Backpressure: what the handler queued is over the outbound bound; the
       // next batch waits for room (the peer's input stays bounded meanwhile).
       this.handling = true
-      this.startHandler!(Effect.flatMap(this.outbound.whenRoom(), () => this.loop!))
+      this.startHandler!(Effect.flatMap(this.outbound.whenRoom(), () => this.handlerLoop()))
     }
+  }
+
+  /** Made on first use: a connection whose handler never returns an Effect (echo) never needs it. */
+  private handlerLoop(): Effect.Effect<void, unknown, any> {
+    return this.loop ??= this.makeLoop()
   }
 
   /** The handler fiber's loop: later batches, in order, until none is left. */
