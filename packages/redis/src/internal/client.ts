@@ -210,13 +210,16 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
         }
       }
       return Effect.acquireRelease(
+        // A lost connection shows as an error or, without one, as a reconnect attempt.
         Effect.sync(() => {
           pubsub.on("error", onError)
+          pubsub.on("reconnecting", onError)
           pubsub.on("ready", onReady)
         }),
         () =>
           Effect.sync(() => {
             pubsub.off("error", onError)
+            pubsub.off("reconnecting", onError)
             pubsub.off("ready", onReady)
           })
       )
