@@ -59,8 +59,7 @@ export class ChatRooms {
   }
 
   private enter(session: ChatSession, name: string, gate: Replay.Gate | undefined) {
-    return Effect.flatMap(this.rooms.roomOf(name), (room) => {
-      room.members.set(session, gate)
+    return Effect.flatMap(this.rooms.join(name, session, gate), (room) => {
       let set = this.joined.get(session.id)
       if (set === undefined) this.joined.set(session.id, set = new Set())
       set.add(name)

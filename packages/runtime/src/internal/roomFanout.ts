@@ -86,7 +86,10 @@ export class RoomFanout {
         window: 0
       }
       this.rooms.set(name, room)
-      return this.history.subscribe(name, this.deliver).pipe(
+      // A function of this subscription's own: a room released and made again
+      // subscribes anew while the old subscription closes, and a history that
+      // keeps its subscribers in a set must not take the two for one.
+      return this.history.subscribe(name, (room, epoch, entry) => this.deliver(room, epoch, entry)).pipe(
         Scope.extend(room.scope),
         Effect.exit,
         Effect.flatMap((exit) => {
@@ -101,14 +104,28 @@ export class RoomFanout {
     })
   }
 
-  /** Forgets a room this node no longer has members in. */
+  /**
+   * `session` as a member of the room `name` (subscribed first, once per
+   * room). The member is added in the same step that checks the room is
+   * still this node's: a room released while its subscription was awaited
+   * is not joined (its lines would never come); a new one is made.
+   */
+  join(name: string, session: Session<Message.Message>, gate: Replay.Gate | undefined): Effect.Effect<Room, History.HistoryUnavailable> {
+    return Effect.flatMap(this.roomOf(name), (room) =>
+      Effect.suspend(() => {
+        if (this.rooms.get(name) !== room) return this.join(name, session, gate)
+        room.members.set(session, gate)
+        return Effect.succeed(room)
+      }))
+  }
+
+  /** Forgets a room this node no longer has members in (checked when it runs, not when it is made). */
   release(room: Room): Effect.Effect<void> {
-    return room.members.size === 0 && this.rooms.get(room.name) === room
-      ? Effect.suspend(() => {
-        this.rooms.delete(room.name)
-        return Scope.close(room.scope, Exit.void)
-      })
-      : Effect.void
+    return Effect.suspend(() => {
+      if (room.members.size !== 0 || this.rooms.get(room.name) !== room) return Effect.void
+      this.rooms.delete(room.name)
+      return Scope.close(room.scope, Exit.void)
+    })
   }
 
   /** Sends `message` to this node's members of `name`, but `except` (notices only in small rooms). */
