@@ -95,6 +95,20 @@ const textEncoder = new TextEncoder()
 const toBytes = (payload: Payload): Uint8Array => typeof payload === "string" ? textEncoder.encode(payload) : payload
 const isLarge = (payload: Payload) => typeof payload !== "string" && payload.length >= Frame.gatherThreshold
 
+/** Decodes `frames` into `out`, in order; the first `DecodeError`, if any (the messages before it are appended). */
+const decodeAll = <F, M>(
+  frames: ReadonlyArray<F>,
+  decode: (frame: F) => M | Codec.DecodeError,
+  out: Array<M>
+): Codec.DecodeError | undefined => {
+  for (let i = 0; i < frames.length; i++) {
+    const message = decode(frames[i]!)
+    if (message instanceof Codec.DecodeError) return message
+    out.push(message)
+  }
+  return undefined
+}
+
 /**
  * Binds `framing` and `codec` into a wire.
  *
@@ -111,13 +125,7 @@ export const make = <M>(framing: Frame.Framing, codec: Codec.Codec<M>): Wire<M> 
       return {
         push: (chunk, out) => {
           const frames = decoder.push(chunk)
-          if (frames instanceof Frame.FrameError) return frames
-          for (let i = 0; i < frames.length; i++) {
-            const message = decodeText(frames[i]!)
-            if (message instanceof Codec.DecodeError) return message
-            out.push(message)
-          }
-          return undefined
+          return frames instanceof Frame.FrameError ? frames : decodeAll(frames, decodeText, out)
         },
         end: decoder.end
       }
@@ -126,41 +134,25 @@ export const make = <M>(framing: Frame.Framing, codec: Codec.Codec<M>): Wire<M> 
       const decoder = framing.decoder()
       const decode = codec.decode
       const pushInto = decoder.pushInto
-      // Bytes in, bytes out (`Codec.bytes`): frames go straight into `out`.
-      if (pushInto !== undefined && codec === (Codec.bytes as Codec.Codec<unknown>)) {
-        return { push: pushInto as Parser<M>["push"], end: decoder.end }
-      }
-      if (pushInto !== undefined) {
-        // Frames of one chunk land in a scratch array reused chunk after chunk.
-        const frames: Array<Uint8Array> = []
+      if (pushInto === undefined) {
         return {
           push: (chunk, out) => {
-            const failed = pushInto(chunk, frames)
-            let i = 0
-            for (; i < frames.length; i++) {
-              const message = decode(frames[i]!)
-              if (message instanceof Codec.DecodeError) {
-                frames.length = 0
-                return message
-              }
-              out.push(message)
-            }
-            frames.length = 0
-            return failed
+            const frames = decoder.push(chunk)
+            return frames instanceof Frame.FrameError ? frames : decodeAll(frames, decode, out)
           },
           end: decoder.end
         }
       }
+      // Bytes in, bytes out (`Codec.bytes`): frames go straight into `out`.
+      if (codec === (Codec.bytes as Codec.Codec<unknown>)) return { push: pushInto as Parser<M>["push"], end: decoder.end }
+      // Frames of one chunk land in a scratch array reused chunk after chunk.
+      const frames: Array<Uint8Array> = []
       return {
         push: (chunk, out) => {
-          const frames = decoder.push(chunk)
-          if (frames instanceof Frame.FrameError) return frames
-          for (let i = 0; i < frames.length; i++) {
-            const message = decode(frames[i]!)
-            if (message instanceof Codec.DecodeError) return message
-            out.push(message)
-          }
-          return undefined
+          const failed = pushInto(chunk, frames)
+          const bad = decodeAll(frames, decode, out)
+          frames.length = 0
+          return bad ?? failed
         },
         end: decoder.end
       }
