@@ -99,8 +99,18 @@ export class Engine<M> implements Connection.Connection<M>, Core, Transport.Hand
     outbound.inData = true
     void outbound.pushMessage(ping)
     outbound.inData = false
-    if (outbound.pending && !this.inbound.handling) outbound.flush()
-    else if (outbound.pending) outbound.queueFlush()
+    this.flushPending()
+  }
+
+  /**
+   * What was queued with `inData` set goes out now, as a raw server writes;
+   * with a handler fiber running, once, later (it may queue more).
+   */
+  private flushPending(): void {
+    const outbound = this.outbound
+    if (!outbound.pending) return
+    if (!this.inbound.handling) outbound.flush()
+    else outbound.queueFlush()
   }
 
   now(): number {
@@ -149,12 +159,8 @@ export class Engine<M> implements Connection.Connection<M>, Core, Transport.Hand
       outbound.inData = false
     }
     // What a synchronous handler queued for this chunk goes out now, inside
-    // the data callback (as a raw server writes), not after the callbacks
-    // Node queues behind it; with a handler fiber running, once, later.
-    if (outbound.pending) {
-      if (!this.inbound.handling) outbound.flush()
-      else outbound.queueFlush()
-    }
+    // the data callback, not after the callbacks Node queues behind it.
+    this.flushPending()
   }
 
   onEnd(): void {
