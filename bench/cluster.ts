@@ -14,12 +14,14 @@
  */
 import * as Redis from "@tether/redis/Redis"
 import * as RedisHistory from "@tether/redis/RedisHistory"
+import * as LocalRedis from "@tether/testing/LocalRedis"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { publishArgs, redisBenchmark } from "./redisCeiling.js"
 import * as Effect from "effect/Effect"
 
 const url = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
@@ -242,33 +244,23 @@ const main = async () => {
   // The ceiling: Redis itself for the commands of the path.
   await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const redis = yield* Redis.make({ url })
-    const { port, hostname } = new URL(url)
     const keys = RedisHistory.keys(`${prefix}rb:`, "room")
     const sha = (yield* redis.command(["SCRIPT", "LOAD", RedisHistory.scripts.publish.lua])) as string
     const payload = "x".repeat(160)
-    const bench = (args: ReadonlyArray<string>) =>
-      execFileSync("redis-benchmark", ["-h", hostname, "-p", port || "6379", "-n", "30000", "-c", "50", "-q", ...args], {
-        encoding: "utf8",
-        timeout: 30_000
-      }).trim().split("\r").pop()!.split(": ").pop()!.trim()
+    const bench = redisBenchmark(url, 30_000)
     console.log("redis-benchmark (50 clients, no pipelining), the ceiling:")
-    console.log(`  EVALSHA publish script: ${bench(["EVALSHA", sha, "2", keys.meta, keys.stream, keys.channel, "e0", "1000", "4194304", "600000", "600000", "mE", "mO", "mT", "0", payload])}`)
-    const sixteen = Array.from({ length: 16 }, () => ["0", payload]).flat()
-    console.log(`  EVALSHA, 16 lines a call (x16 for lines/s): ${bench(["EVALSHA", sha, "2", keys.meta, keys.stream, keys.channel, "e0", "1000", "4194304", "600000", "600000", "mE", "mO", "mT", ...sixteen])}`)
+    console.log(`  EVALSHA publish script: ${bench(publishArgs(sha, keys, 1, payload))}`)
+    console.log(`  EVALSHA, 16 lines a call (x16 for lines/s): ${bench(publishArgs(sha, keys, 16, payload))}`)
     console.log(`  PUBLISH:                ${bench(["PUBLISH", keys.channel, payload])}`)
     // One client, one command at a time: the round trip that the cluster path adds (twice: EVALSHA, then pub/sub).
+    const { port, hostname } = new URL(url)
     const summary = execFileSync("redis-benchmark", ["-h", hostname, "-p", port || "6379", "-n", "20000", "-c", "1", "PING"], {
       encoding: "utf8",
       timeout: 30_000
     })
     const values = summary.split("\n").map((l) => l.trim()).filter((l) => /^[\d.]+(\s+[\d.]+){5}$/.test(l)).pop()?.split(/\s+/)
     if (values !== undefined) console.log(`  PING round trip, one client: p50 ${values[2]} ms, p99 ${values[4]} ms, max ${values[5]} ms`)
-    let cursor = "0"
-    do {
-      const [next, found] = (yield* redis.command(["SCAN", cursor, "MATCH", `${prefix}*`, "COUNT", "1000"])) as [string, ReadonlyArray<string>]
-      cursor = next
-      if (found.length > 0) yield* redis.command(["DEL", ...found])
-    } while (cursor !== "0")
+    yield* LocalRedis.cleanup(prefix, url)
   })))
 }
 

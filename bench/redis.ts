@@ -13,9 +13,9 @@
  */
 import * as Redis from "@tether/redis/Redis"
 import * as LocalRedis from "@tether/testing/LocalRedis"
+import { publishArgs, redisBenchmark } from "./redisCeiling.js"
 import * as RedisHistory from "@tether/redis/RedisHistory"
 import * as History from "@tether/runtime/History"
-import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -101,16 +101,11 @@ const program = Effect.gen(function*() {
   )
 
   // The ceiling: Redis itself, for the commands of the publish path.
-  const { port, hostname } = new URL(url)
   const meta = RedisHistory.keys(`${prefix}rb:`, "room")
   const sha = (yield* redis.command(["SCRIPT", "LOAD", RedisHistory.scripts.publish.lua])) as string
-  const bench = (args: ReadonlyArray<string>) =>
-    execFileSync("redis-benchmark", ["-h", hostname, "-p", port || "6379", "-n", "50000", "-c", "50", "-q", ...args], {
-      encoding: "utf8",
-      timeout: 30_000
-    }).trim().split("\r").pop()!.split(": ").pop()!.trim()
+  const bench = redisBenchmark(url, 50_000)
   console.log("redis-benchmark (50 clients, no pipelining), the ceiling:")
-  console.log(`  EVALSHA publish script: ${bench(["EVALSHA", sha, "2", meta.meta, meta.stream, meta.channel, "e0", "1000", "4194304", "600000", "600000", "mE", "mO", "mT", "0", payload])}`)
+  console.log(`  EVALSHA publish script: ${bench(publishArgs(sha, meta, 1, payload))}`)
   console.log(`  XADD MAXLEN 1000:       ${bench(["XADD", `${meta.stream}:x`, "MAXLEN", "1000", "*", "p", payload])}`)
   console.log(`  PUBLISH:                ${bench(["PUBLISH", meta.channel, payload])}`)
 })

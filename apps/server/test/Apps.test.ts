@@ -7,13 +7,6 @@ import * as P from "./fixtures/Processes.js"
 beforeAll(P.assertBuilt)
 afterEach(P.killAll)
 
-const lengthFrame = (payload: string | Buffer) => {
-  const body = typeof payload === "string" ? Buffer.from(payload) : payload
-  const header = Buffer.alloc(4)
-  header.writeUInt32BE(body.length)
-  return Buffer.concat([header, body])
-}
-
 /** Splits length-prefixed frames out of everything received. */
 const frames = (bytes: Buffer): Array<string> => {
   const out: Array<string> = []
@@ -195,10 +188,10 @@ describe("tether-server echo mode", () => {
   it("echoes frames, pings with PING, does not echo PONG, and closes a silent peer", async () => {
     const { port } = await P.startServer(["--mode", "echo", "--heartbeat-interval", "100ms", "--heartbeat-timeout", "400ms"])
     const peer = await P.rawClient(port)
-    peer.socket.write(lengthFrame("hello"))
+    peer.socket.write(P.lengthFrame("hello"))
     await P.eventually(() => frames(peer.received()).includes("hello"), 2000, "the echo")
     await P.eventually(() => frames(peer.received()).includes("PING"), 2000, "a PING")
-    peer.socket.write(Buffer.concat([lengthFrame("PONG"), lengthFrame("after pong")]))
+    peer.socket.write(Buffer.concat([P.lengthFrame("PONG"), P.lengthFrame("after pong")]))
     await P.eventually(() => frames(peer.received()).includes("after pong"), 2000, "the second echo")
     assert.notInclude(frames(peer.received()), "PONG")
     // Then silence: closed after the timeout.
@@ -209,7 +202,7 @@ describe("tether-server echo mode", () => {
   it("without heartbeat flags there are no pings; a declared length over 1 MiB closes the connection", async () => {
     const { port } = await P.startServer(["--mode", "echo"])
     const peer = await P.rawClient(port)
-    peer.socket.write(lengthFrame(Buffer.alloc(1024 * 1024, 7)))
+    peer.socket.write(P.lengthFrame(Buffer.alloc(1024 * 1024, 7)))
     await P.eventually(() => peer.received().length === 4 + 1024 * 1024, 3000, "the 1 MiB echo")
     const header = Buffer.alloc(4)
     header.writeUInt32BE(1024 * 1024 + 1)

@@ -7,13 +7,6 @@ import * as P from "./fixtures/Processes.js"
 beforeAll(P.assertBuilt)
 afterEach(P.killAll)
 
-const lengthFrame = (payload: string | Buffer) => {
-  const body = typeof payload === "string" ? Buffer.from(payload) : payload
-  const header = Buffer.alloc(4)
-  header.writeUInt32BE(body.length)
-  return Buffer.concat([header, body])
-}
-
 /** Sends `bytes` on a fresh raw connection and waits until the server closes it. */
 const sendAndWaitClose = async (port: number, bytes: Buffer) => {
   const peer = await P.rawClient(port)
@@ -28,11 +21,11 @@ describe("log hygiene", () => {
     const before = Buffer.byteLength(server.output())
     const forged = "\n[12:00:00.000] ERROR (#1): FORGED as if the server said it\r"
     // 1. A Login whose user name is 1 MiB and starts with a fake log line (InvalidMessage).
-    await sendAndWaitClose(port, lengthFrame(JSON.stringify({ _tag: "Login", user: forged + "a".repeat(1024 * 1024 - 256), password: "pw" })))
+    await sendAndWaitClose(port, P.lengthFrame(JSON.stringify({ _tag: "Login", user: forged + "a".repeat(1024 * 1024 - 256), password: "pw" })))
     // 2. A frame that is not JSON, new lines included (InvalidJson quotes the text).
-    await sendAndWaitClose(port, lengthFrame(`x${forged}${"b".repeat(1024 * 1024 - 256)}`))
+    await sendAndWaitClose(port, P.lengthFrame(`x${forged}${"b".repeat(1024 * 1024 - 256)}`))
     // 3. An unknown tag carrying the fake line.
-    await sendAndWaitClose(port, lengthFrame(JSON.stringify({ _tag: forged, x: "c".repeat(1024 * 1024 - 256) })))
+    await sendAndWaitClose(port, P.lengthFrame(JSON.stringify({ _tag: forged, x: "c".repeat(1024 * 1024 - 256) })))
     await P.eventually(() => (server.output().match(/connection closed/g) ?? []).length >= 3, 15_000, "three closes logged")
     const logged = server.output()
     const bytes = Buffer.byteLength(logged) - before

@@ -15,14 +15,18 @@ const member = (id: number) => {
   return { session, sent }
 }
 
+/** A fan-out over an in-memory history, with two members to be. */
+const setup = Effect.gen(function*() {
+  const history = yield* History.makeMemory()
+  const fanout = new RoomFanout(history, yield* Effect.scope, 200)
+  fanout.wire = Wire.make(Frame.lengthPrefixed(), Codec.json(Message.Message))
+  return { history, fanout, a: member(1), b: member(2) }
+})
+
 describe("RoomFanout", () => {
   it.effect("a release decided before a join runs after it: the room keeps its new member and its lines", () =>
     Effect.gen(function*() {
-      const history = yield* History.makeMemory()
-      const fanout = new RoomFanout(history, yield* Effect.scope, 200)
-      fanout.wire = Wire.make(Frame.lengthPrefixed(), Codec.json(Message.Message))
-      const a = member(1)
-      const b = member(2)
+      const { a, b, fanout, history } = yield* setup
       const room = yield* fanout.join("#x", a.session, undefined)
       // a leaves: the release is made now, and runs only after b has joined.
       room.members.delete(a.session)
@@ -37,11 +41,7 @@ describe("RoomFanout", () => {
 
   it.effect("a room released and made again delivers to its members (each subscription its own)", () =>
     Effect.gen(function*() {
-      const history = yield* History.makeMemory()
-      const fanout = new RoomFanout(history, yield* Effect.scope, 200)
-      fanout.wire = Wire.make(Frame.lengthPrefixed(), Codec.json(Message.Message))
-      const a = member(1)
-      const b = member(2)
+      const { a, b, fanout, history } = yield* setup
       const first = yield* fanout.join("#x", a.session, undefined)
       first.members.delete(a.session)
       yield* fanout.release(first)

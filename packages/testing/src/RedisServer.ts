@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as net from "node:net"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 
 /** A free TCP port on 127.0.0.1 (bound to 0, read, released). */
 export const freePort = (): Promise<number> =>
@@ -29,6 +30,14 @@ const pong = (port: number): Promise<boolean> =>
       resolve(data.toString().startsWith("+PONG"))
     })
   })
+
+/** Asks every 20 ms until Redis answers PING on `port`, for up to 5 s (a defect after that). */
+const untilPong = (port: number): Effect.Effect<void> =>
+  Effect.promise(() => pong(port)).pipe(
+    Effect.filterOrFail((ok) => ok, () => new Error("redis-server did not start")),
+    Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))),
+    Effect.orDie
+  )
 
 export interface Options {
   /** Append-only file in this directory, fsync always: what was acknowledged survives a kill. */
@@ -70,11 +79,7 @@ export const start = async (options: Options = {}): Promise<RedisServer> => {
     child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...persistence], {
       stdio: "ignore"
     })
-    const until = Date.now() + 5000
-    while (!(await pong(port))) {
-      if (Date.now() > until) throw new Error("redis-server did not start")
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    await Effect.runPromise(untilPong(port))
   }
   await begin()
   return {
