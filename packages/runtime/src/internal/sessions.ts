@@ -226,24 +226,21 @@ export class Sessions<M, E, R> {
   /** Synchronous while the handler returns nothing; from the first Effect on, the rest of the batch follows it in order. */
   private handleFrom(session: Session<M>, batch: ReadonlyArray<M>, from: number): Effect.Effect<void, E, R> | void {
     const connection = session.connection
-    if (this.options.login === undefined && (session as Running<M>).rate === undefined) {
-      // No login step and no rate limit (echo, relays): straight to the handler.
-      const handler = this.options.handler
-      for (let i = from; i < batch.length && connection.isOpen(); i++) {
-        const result = handler(session, batch[i]!)
-        if (result !== undefined) {
-          return Effect.flatMap(result, () => this.handleFrom(session, batch, i + 1) ?? Effect.void)
-        }
-      }
-      return
-    }
+    // No login step and no rate limit (echo, relays): straight to the handler.
+    const one = this.options.login === undefined && (session as Running<M>).rate === undefined
+      ? this.options.handler
+      : this.checkedHandler
     for (let i = from; i < batch.length && connection.isOpen(); i++) {
-      const result = this.handleOne(session, batch[i]!)
+      const result = one(session, batch[i]!)
       if (result !== undefined) {
         return Effect.flatMap(result, () => this.handleFrom(session, batch, i + 1) ?? Effect.void)
       }
     }
   }
+
+  /** `handleOne` as a function: the login and rate checks, then the handler. */
+  private readonly checkedHandler = (session: Session<M>, message: M) => this.handleOne(session, message)
+
 
   private handleBatch(session: Session<M>, batch: ReadonlyArray<M>) {
     const result = this.handleFrom(session, batch, 0)
