@@ -10,7 +10,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeTether from "@tether/node/NodeTether"
-import type * as Message from "@tether/protocol/Message"
 import * as Redis from "@tether/redis/Redis"
 import * as RedisHistory from "@tether/redis/RedisHistory"
 import * as ChatClient from "@tether/runtime/ChatClient"
@@ -20,32 +19,13 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import * as Stream from "effect/Stream"
 import * as C from "./fixtures/Cluster.js"
 import * as FaultProxy from "@tether/node/FaultProxy"
+import * as Transcripts from "@tether/testing/Transcripts"
 
 const rooms = ["#lobby", "#ops"] as const
 const clientCount = 4
 const linesEach = 12
-
-interface Transcript {
-  readonly chat: ChatClient.ChatClient
-  readonly said: Map<string, Array<string>>
-  /** Line ids to text, and the ids acknowledged. */
-  readonly typed: Map<number, string>
-  readonly acked: Array<number>
-  readonly trouble: Array<string>
-}
-
-/** Polls `done` every 20 ms, at most `tries` times. */
-const eventually = (done: () => Effect.Effect<boolean>, tries: number) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < tries; i++) {
-      if (yield* done()) return true
-      yield* Effect.sleep("20 millis")
-    }
-    return false
-  })
 
 const run = (schedules: readonly [ReadonlyArray<FaultProxy.Cut>, ReadonlyArray<FaultProxy.Cut>]) =>
   Effect.gen(function*() {
@@ -60,7 +40,7 @@ const run = (schedules: readonly [ReadonlyArray<FaultProxy.Cut>, ReadonlyArray<F
       RedisHistory.layer({ prefix: keyPrefix }).pipe(Layer.provide(Redis.layer({ url: C.url })))
     ).pipe(Effect.map(Context.get(History.History)))
 
-    const clients: Array<Transcript> = []
+    const clients: Array<Transcripts.Transcript> = []
     for (let i = 0; i < clientCount; i++) {
       // Half start on each node; a drop moves a client to the other one.
       const first = i % 2
@@ -71,64 +51,18 @@ const run = (schedules: readonly [ReadonlyArray<FaultProxy.Cut>, ReadonlyArray<F
         heartbeat: Heartbeat.answer({ timeout: "60 seconds" }),
         reconnect: { schedule: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(1_000))) }
       })
-      const transcript: Transcript = {
-        chat,
-        said: new Map(rooms.map((r) => [r, []])),
-        typed: new Map(),
-        acked: [],
-        trouble: []
-      }
-      clients.push(transcript)
-      yield* chat.events.pipe(
-        Stream.runForEach((event) =>
-          Effect.sync(() => {
-            if (event._tag === "Said") {
-              transcript.said.get(event.room)?.push(event.said.text)
-              if (event.missed !== undefined) transcript.trouble.push(`gap of ${event.missed} in ${event.room}`)
-            }
-            if (event._tag === "Acked") transcript.acked.push(event.id)
-            if (event._tag === "Unrecoverable") transcript.trouble.push(`unrecoverable ${event.room}`)
-            if (event._tag === "SayRefused") transcript.trouble.push(`refused ${event.line.text}: ${event.code}`)
-            if (event._tag === "Connection" && event.state._tag === "GaveUp") transcript.trouble.push(event.state.reason)
-          })
-        ),
-        Effect.forkScoped
-      )
+      clients.push(yield* Transcripts.record(chat, rooms))
     }
     // Everyone in both rooms before anyone speaks (a join cut off before its answer is asked again).
-    const inBoth = yield* eventually(() =>
-      Effect.gen(function*() {
-        let all = true
-        for (const { chat } of clients) {
-          const mine = yield* chat.rooms
-          if (mine.includes("#ops")) continue
-          all = false
-          if ((yield* chat.state)._tag === "Connected") yield* Effect.ignore(chat.join("#ops"))
-        }
-        return all
-      }), 500)
+    const inBoth = yield* Transcripts.joinAll(clients, "#ops")
     assert.isTrue(inBoth, `every client joined #ops (trouble: ${JSON.stringify(clients.map((c) => c.trouble))})`)
     // Each says its lines, alternating rooms, paced so that drops fall among them.
-    yield* Effect.forEach(clients, ({ chat, typed }, i) =>
-      Effect.forEach(Array.from({ length: linesEach }, (_, k) => k), (k) =>
-        chat.say(`u${i}-${k}`, rooms[k % 2]!).pipe(
-          Effect.map((line) => typed.set(line.id, line.text)),
-          Effect.zipRight(Effect.sleep("3 millis"))
-        ), { discard: true }), { concurrency: "unbounded", discard: true })
+    yield* Transcripts.sayLines(clients, linesEach, rooms)
     for (const { chat } of clients) yield* chat.awaitDrained.pipe(Effect.timeout("15 seconds"))
 
-    const histories = new Map<string, Array<string>>()
-    for (const room of rooms) {
-      const { epoch } = yield* history.position(room)
-      const recovery = yield* history.recover(room, { epoch, offset: 0 })
-      assert.strictEqual(recovery._tag, "Recovered")
-      histories.set(
-        room,
-        recovery._tag === "Recovered" ? recovery.entries.map((e) => (JSON.parse(e.payload) as Message.Said).text) : []
-      )
-    }
-    const settled = yield* eventually(() =>
-      Effect.succeed(clients.every((c) => rooms.every((room) => c.said.get(room)!.length >= histories.get(room)!.length))), 500)
+    const histories = yield* Transcripts.histories(history, rooms)
+    for (const room of rooms) assert.isDefined(histories.get(room), `${room}'s history recovered`)
+    const settled = yield* Transcripts.settled(clients, histories)
     const inHistory = new Set([...histories.get("#lobby")!, ...histories.get("#ops")!])
     for (const [i, c] of clients.entries()) {
       assert.deepStrictEqual(c.trouble, [], `u${i} saw no gap, refusal or unrecoverable room`)

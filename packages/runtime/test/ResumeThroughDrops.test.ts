@@ -8,7 +8,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeTether from "@tether/node/NodeTether"
-import type * as Message from "@tether/protocol/Message"
 import * as ChatClient from "@tether/runtime/ChatClient"
 import * as ChatServer from "@tether/runtime/ChatServer"
 import * as Heartbeat from "@tether/runtime/Heartbeat"
@@ -18,35 +17,19 @@ import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import * as Stream from "effect/Stream"
 import * as FaultProxy from "@tether/node/FaultProxy"
+import * as Transcripts from "@tether/testing/Transcripts"
 
 const rooms = ["#lobby", "#ops"] as const
 const clientCount = 3
 const linesEach = 20
-
-interface Transcript {
-  readonly chat: ChatClient.ChatClient
-  readonly said: Map<string, Array<string>>
-  readonly trouble: Array<string>
-}
-
-/** Polls `done` every 20 ms, at most `tries` times. */
-const eventually = (done: () => Effect.Effect<boolean>, tries: number) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < tries; i++) {
-      if (yield* done()) return true
-      yield* Effect.sleep("20 millis")
-    }
-    return false
-  })
 
 const run = (schedule: ReadonlyArray<FaultProxy.Cut>) =>
   Effect.gen(function*() {
     const history = yield* History.History
     const server = yield* ChatServer.make({ heartbeat: Heartbeat.ping({ interval: "1 second", timeout: "5 seconds" }) })
     const proxy = yield* FaultProxy.make({ port: (server.address as SocketServer.TcpAddress).port }, schedule)
-    const clients: Array<Transcript> = []
+    const clients: Array<Transcripts.Transcript> = []
     for (let i = 0; i < clientCount; i++) {
       const chat = yield* ChatClient.make({
         connect: NodeTether.connect({ port: proxy.port, connectTimeout: "2 seconds" }),
@@ -55,56 +38,18 @@ const run = (schedule: ReadonlyArray<FaultProxy.Cut>) =>
         heartbeat: Heartbeat.answer({ timeout: "5 seconds" }),
         reconnect: { schedule: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(1_000))) }
       })
-      const transcript: Transcript = { chat, said: new Map(rooms.map((r) => [r, []])), trouble: [] }
-      yield* chat.events.pipe(
-        Stream.runForEach((event) =>
-          Effect.sync(() => {
-            if (event._tag === "Said") {
-              transcript.said.get(event.room)?.push(event.said.text)
-              if (event.missed !== undefined) transcript.trouble.push(`gap of ${event.missed} in ${event.room}`)
-            }
-            if (event._tag === "Unrecoverable") transcript.trouble.push(`unrecoverable ${event.room}`)
-            if (event._tag === "SayRefused") transcript.trouble.push(`refused ${event.line.text}: ${event.code}`)
-            if (event._tag === "Connection" && event.state._tag === "GaveUp") transcript.trouble.push(event.state.reason)
-          })
-        ),
-        Effect.forkScoped
-      )
+      const transcript = yield* Transcripts.record(chat, rooms)
       clients.push(transcript)
     }
     // Everyone in both rooms before anyone speaks (a join cut off before its answer is asked again).
-    const inBoth = yield* eventually(() =>
-      Effect.gen(function*() {
-        let all = true
-        for (const { chat } of clients) {
-          const mine = yield* chat.rooms
-          if (mine.includes("#ops")) continue
-          all = false
-          if ((yield* chat.state)._tag === "Connected") yield* Effect.ignore(chat.join("#ops"))
-        }
-        return all
-      }), 500)
+    const inBoth = yield* Transcripts.joinAll(clients, "#ops")
     assert.isTrue(inBoth, "every client joined #ops")
     // Each says its lines, alternating rooms, paced so that drops fall among them.
-    yield* Effect.forEach(clients, ({ chat }, i) =>
-      Effect.forEach(Array.from({ length: linesEach }, (_, k) => k), (k) =>
-        Effect.zipRight(chat.say(`u${i}-${k}`, rooms[k % 2]!), Effect.sleep("3 millis")), { discard: true }), {
-      concurrency: "unbounded",
-      discard: true
-    })
+    yield* Transcripts.sayLines(clients, linesEach, rooms)
     for (const { chat } of clients) yield* chat.awaitDrained.pipe(Effect.timeout("20 seconds"))
-    const histories = new Map<string, Array<string>>()
-    for (const room of rooms) {
-      const { epoch } = yield* history.position(room)
-      const recovery = yield* history.recover(room, { epoch, offset: 0 })
-      assert.strictEqual(recovery._tag, "Recovered")
-      histories.set(
-        room,
-        recovery._tag === "Recovered" ? recovery.entries.map((e) => (JSON.parse(e.payload) as Message.Said).text) : []
-      )
-    }
-    const settled = yield* eventually(() =>
-      Effect.succeed(clients.every((c) => rooms.every((room) => c.said.get(room)!.length >= histories.get(room)!.length))), 500)
+    const histories = yield* Transcripts.histories(history, rooms)
+    for (const room of rooms) assert.isDefined(histories.get(room), `${room}'s history recovered`)
+    const settled = yield* Transcripts.settled(clients, histories)
     for (const [i, c] of clients.entries()) {
       assert.deepStrictEqual(c.trouble, [], `u${i} saw no gap, refusal or unrecoverable room`)
       for (const room of rooms) assert.deepStrictEqual(c.said.get(room), histories.get(room), `u${i}'s transcript of ${room}`)
