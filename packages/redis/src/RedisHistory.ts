@@ -8,6 +8,8 @@
  * together in the next one (group commit). History is read with `XRANGE` by
  * offset. Each node subscribes (pub/sub) only to rooms it has local
  * subscribers for and fills any gap (offset jump, reconnect) from the stream.
+ * The publishing node delivers its own lines to its members from the
+ * script's answer (its pub/sub echo is then dropped): one hop less.
  *
  * @example
  * ```ts
@@ -183,8 +185,14 @@ export const make = (
             next(room, lane)
             const positions = reply as ReadonlyArray<ReadonlyArray<Reply>>
             for (let i = 0; i < batch.length; i++) {
-              const [epoch, offset] = positions[i]!
-              answer(batch[i]!, Either.right({ epoch: epoch as string, offset: Number(offset) }))
+              const [epochReply, offsetReply, atReply] = positions[i]!
+              const epoch = epochReply as string
+              const offset = Number(offsetReply)
+              const text = batch[i]!.text
+              const at = Number(atReply)
+              // This node's members get the line now, its pub/sub echo is not waited for.
+              feeds.published(room, epoch, offset, at, () => compiler.fill(text, epoch, offset, at))
+              answer(batch[i]!, Either.right({ epoch, offset }))
             }
           })
       }))

@@ -60,6 +60,8 @@ interface Feed {
   again: boolean
   reader: Fiber.RuntimeFiber<void, unknown> | undefined
   closed: boolean
+  /** Offsets this node delivered from its own publish's answer, their pub/sub echo still to come (ascending). */
+  answered: Array<number>
 }
 
 const colon = 0x3a
@@ -129,6 +131,16 @@ export const make = (options: FeedsOptions) =>
       }
     }
 
+    /** The pub/sub echo of a line already delivered from its publish's answer (not a duplicate). */
+    const isEcho = (feed: Feed, offset: number) => {
+      const answered = feed.answered
+      let i = 0
+      while (i < answered.length && answered[i]! < offset) i++
+      const echo = i < answered.length && answered[i] === offset
+      answered.splice(0, echo ? i + 1 : i)
+      return echo
+    }
+
     const onMessage = (feed: Feed, message: Incoming, afterRead: boolean) => {
       if (feed.closed) return
       if (feed.buffer !== undefined) {
@@ -142,7 +154,7 @@ export const make = (options: FeedsOptions) =>
       }
       if (message.epoch === feed.epoch) {
         if (message.entry.offset <= feed.last) {
-          RedisMetrics.duplicates.unsafeUpdate(1, [])
+          if (!isEcho(feed, message.entry.offset)) RedisMetrics.duplicates.unsafeUpdate(1, [])
           return
         }
         if (message.entry.offset === feed.last + 1) {
@@ -156,6 +168,25 @@ export const make = (options: FeedsOptions) =>
         return
       }
       startRead(feed, [message])
+    }
+
+    /**
+     * A line this node published, as the script answered it: delivered at
+     * once when it is the room's next offset, without waiting for its pub/sub
+     * echo (one hop less for this node's members; the echo is then dropped).
+     * Otherwise (a gap before it, a read in flight, another epoch) the echo
+     * delivers it in order as any other node's line.
+     */
+    const published = (room: string, epoch: string, offset: number, at: number, payload: () => string) => {
+      const feed = feeds.get(room)
+      if (
+        feed === undefined || feed.closed || feed.buffer !== undefined || feed.epoch !== epoch ||
+        offset !== feed.last + 1
+      ) return
+      feed.last = offset
+      if (feed.answered.length >= options.maxBuffered) feed.answered.length = 0
+      feed.answered.push(offset)
+      deliverAll(feed, { offset, at, payload: payload() })
     }
 
     const apply = (feed: Feed, snapshot: Snapshot, initial: boolean) => {
@@ -195,6 +226,7 @@ export const make = (options: FeedsOptions) =>
 
     const startRead = (feed: Feed, buffer: Array<Incoming>) => {
       feed.buffer = buffer
+      feed.answered.length = 0
       feed.reader = runFork(
         options.read(feed.room, feed.epoch, feed.last, options.maxEntries).pipe(
           Effect.tapError((error) => Effect.logWarning(`room ${feed.room}: reading the stream failed`, error)),
@@ -242,7 +274,8 @@ export const make = (options: FeedsOptions) =>
           buffer: [],
           again: false,
           reader: undefined,
-          closed: false
+          closed: false,
+          answered: []
         }
         feeds.set(room, feed)
         yield* open(feed).pipe(
@@ -267,6 +300,7 @@ export const make = (options: FeedsOptions) =>
         Effect.acquireRelease(attach(room, deliver), (feed) => detach(feed, deliver)).pipe(
           Effect.flatMap((feed) => Deferred.await(feed.ready))
         ),
+      published,
       /** Redis came back: every feed reads what pub/sub may have dropped meanwhile. */
       reconnected: () => {
         for (const feed of feeds.values()) {

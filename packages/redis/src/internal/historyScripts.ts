@@ -8,6 +8,13 @@ import * as Script from "../Script.js"
 // maxAge (oldest first, the newest always kept); the stream expires after
 // maxAge without a publish; the meta after metaTtl (0: never).
 
+const nowMs = `
+local function nowMs()
+  local t = redis.call('TIME')
+  return t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+end
+`
+
 const ensureEpoch = `
 local function ensureEpoch(meta, stream, newEpoch, metaTtl)
   local epoch = redis.call('HGET', meta, 'e')
@@ -18,10 +25,6 @@ local function ensureEpoch(meta, stream, newEpoch, metaTtl)
     if metaTtl > 0 then redis.call('PEXPIRE', meta, metaTtl) end
   end
   return epoch
-end
-local function nowMs()
-  local t = redis.call('TIME')
-  return t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
 end
 `
 
@@ -34,25 +37,40 @@ end
  * repeat key seen in the last 10 minutes, in the current epoch, gets that
  * publish's {epoch, offset, at} and is not published again. The new lines
  * go out in ONE pub/sub message: `*<epoch>:<count>:` then per line
- * `<offset>:<at>:<bytes>:<payload>`. Returns {epoch, offset, at} per line. Each line's XADD runs before its offset is
- * stored, so a failed XADD consumes nothing, and the lines before it stay
- * published (their repeat keys set): a retry of the batch publishes each once.
+ * `<offset>:<at>:<bytes>:<payload>`. Returns {epoch, offset, at} per line. A
+ * failed XADD consumes nothing: the room's state is stored as of the lines
+ * before it (in the stream, their repeat keys set, not published) and the
+ * call fails; a retry of the batch publishes each once. About ten commands
+ * a call whatever the batch's size (HMGET, XLEN, TIME, per line XADD, one
+ * PUBLISH, one XRANGE and one XTRIM MINID for the trim, HSET, PEXPIRE x2).
  *
  * @internal
  */
-export const publish = Script.make("publish", `${ensureEpoch}
+export const publish = Script.make("publish", `${nowMs}
 local meta, stream = KEYS[1], KEYS[2]
 local channel = ARGV[1]
 local maxEntries, maxBytes, maxAge, metaTtl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local epoch = ensureEpoch(meta, stream, ARGV[2], metaTtl)
-local offset = tonumber(redis.call('HGET', meta, 'o'))
+-- The room's state in one read; it is written back once, at the end.
+local state = redis.call('HMGET', meta, 'e', 'o', 'b')
+local epoch, offset, bytes = state[1], tonumber(state[2]), tonumber(state[3])
+local len = 0
+if not epoch then
+  epoch, offset = ARGV[2], 0
+  redis.call('DEL', stream)
+else
+  len = redis.call('XLEN', stream)
+end
+-- No stream (new, or expired after maxAge without a publish): nothing is kept.
+if len == 0 then bytes = 0 end
 local at = nowMs()
 local now = tonumber(at)
-if redis.call('EXISTS', stream) == 0 then redis.call('HSET', meta, 'b', 0) end
+local function store()
+  redis.call('HSET', meta, 'e', epoch, 'o', offset, 'b', bytes)
+  if metaTtl > 0 then redis.call('PEXPIRE', meta, metaTtl) end
+end
 local markEpoch, markOffset, markAt = ARGV[7], ARGV[8], ARGV[9]
 local results = {}
 local message = {}
-local bytes = 0
 for i = 10, #ARGV, 2 do
   local keyIndex = tonumber(ARGV[i])
   local repeatKey = nil
@@ -68,34 +86,49 @@ for i = 10, #ARGV, 2 do
   if seen then
     results[#results + 1] = seen
   else
-    offset = offset + 1
     local payload = string.gsub(ARGV[i + 1], markEpoch, epoch)
-    payload = string.gsub(payload, markOffset, tostring(offset))
+    payload = string.gsub(payload, markOffset, tostring(offset + 1))
     payload = string.gsub(payload, markAt, at)
-    redis.call('XADD', stream, offset .. '-0', 'a', at, 'p', payload)
-    redis.call('HSET', meta, 'o', offset)
-    bytes = redis.call('HINCRBY', meta, 'b', #payload)
+    local added = redis.pcall('XADD', stream, (offset + 1) .. '-0', 'a', at, 'p', payload)
+    if type(added) == 'table' and added.err then
+      -- The lines before this one stay (stored, their repeat keys set): a retry publishes each once.
+      store()
+      return added
+    end
+    offset = offset + 1
+    len = len + 1
+    bytes = bytes + #payload
     message[#message + 1] = offset .. ':' .. at .. ':' .. #payload .. ':' .. payload
     if repeatKey then redis.call('SET', repeatKey, epoch .. ':' .. offset .. ':' .. at, 'PX', 600000) end
     results[#results + 1] = {epoch, offset, at}
   end
 end
 if #message > 0 then redis.call('PUBLISH', channel, '*' .. epoch .. ':' .. #message .. ':' .. table.concat(message)) end
-local len = redis.call('XLEN', stream)
-if bytes == 0 then bytes = tonumber(redis.call('HGET', meta, 'b')) end
-while len > 1 do
-  local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
-  local fields = first[2]
-  if len > maxEntries or bytes > maxBytes or tonumber(fields[2]) < now - maxAge then
-    redis.call('XDEL', stream, first[1])
-    bytes = redis.call('HINCRBY', meta, 'b', -#fields[4])
-    len = len - 1
-  else
-    break
+-- Trim the oldest entries past a bound (the newest always kept): read them in
+-- one XRANGE (more only when many go), delete them with one XTRIM MINID.
+local cutoff = now - maxAge
+local drop, last, from = 0, nil, '-'
+while len - drop > 1 do
+  local want = math.min(math.max(len - drop - maxEntries, 0) + 1, 128)
+  local batch = redis.call('XRANGE', stream, from, '+', 'COUNT', want)
+  local kept = false
+  for _, entry in ipairs(batch) do
+    local fields = entry[2]
+    if len - drop > 1 and (len - drop > maxEntries or bytes > maxBytes or tonumber(fields[2]) < cutoff) then
+      drop = drop + 1
+      bytes = bytes - #fields[4]
+      last = entry[1]
+    else
+      kept = true
+      break
+    end
   end
+  if kept or #batch < want then break end
+  from = '(' .. last
 end
+if last then redis.call('XTRIM', stream, 'MINID', (tonumber(string.match(last, '^(%d+)')) + 1) .. '-0') end
+store()
 redis.call('PEXPIRE', stream, maxAge)
-if metaTtl > 0 then redis.call('PEXPIRE', meta, metaTtl) end
 return results
 `)
 
@@ -106,7 +139,7 @@ return results
  *
  * @internal
  */
-export const read = Script.make("read", `${ensureEpoch}
+export const read = Script.make("read", `${nowMs}${ensureEpoch}
 local meta, stream = KEYS[1], KEYS[2]
 local epoch = ensureEpoch(meta, stream, ARGV[1], tonumber(ARGV[5]))
 local top = tonumber(redis.call('HGET', meta, 'o'))

@@ -33,6 +33,8 @@ export interface Compiler {
    * with a second render under other marks, unless the caller vouches).
    */
   readonly compile: (render: Render, checked?: boolean) => string | undefined
+  /** A compiled text with the values in place of the marks, as the publish script writes it. */
+  readonly fill: (text: string, epoch: string, offset: number, at: number) => string
 }
 
 /** @internal */
@@ -41,6 +43,7 @@ export const makeCompiler = (): Compiler => {
   const b = makeMarks()
   const other = new Map([[a.epoch, b.epoch], [String(a.offset), String(b.offset)], [String(a.at), String(b.at)]])
   const pattern = new RegExp(`${a.epoch}|${a.offset}|${a.at}`, "g")
+  const markOffset = String(a.offset)
   return {
     marks: [a.epoch, String(a.offset), String(a.at)],
     compile: (render, checked) => {
@@ -48,6 +51,8 @@ export const makeCompiler = (): Compiler => {
       if (checked === true) return text
       const check = render({ epoch: b.epoch, offset: b.offset }, b.at)
       return text.replace(pattern, (mark) => other.get(mark)!) === check ? text : undefined
-    }
+    },
+    fill: (text, epoch, offset, at) =>
+      text.replace(pattern, (mark) => mark === a.epoch ? epoch : mark === markOffset ? String(offset) : String(at))
   }
 }
