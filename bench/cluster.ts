@@ -11,23 +11,36 @@
  * the end (and by the nodes' graceful stop).
  *
  *   npx tsc -b && node bench/build/cluster.js
+ *
+ * BENCH_ROUNDS (3), BENCH_LATENCY_LINES (5,000 a round); BENCH_NODE_FLAGS and
+ * BENCH_LOG_DIR as in servers.ts (e.g. "--trace-gc" or "--cpu-prof --cpu-prof-dir=DIR").
  */
 import * as Redis from "@tether/redis/Redis"
 import * as RedisHistory from "@tether/redis/RedisHistory"
 import * as LocalRedis from "@tether/testing/LocalRedis"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { readFileSync } from "node:fs"
+import { createWriteStream, readFileSync } from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { publishArgs, redisBenchmark } from "./redisCeiling.js"
+import { logDir, nodeFlags } from "./servers.js"
 import * as Effect from "effect/Effect"
 
 const url = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
 const prefix = `bench:${randomBytes(4).toString("hex")}:`
-const serverBin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../apps/server/bin/tether-server")
-const latencyLines = 1_000
+const here = path.dirname(fileURLToPath(import.meta.url))
+const serverBin = path.resolve(here, "../../apps/server/bin/tether-server")
+const rawRelay = path.resolve(here, "raw-relay.js")
+const latencyLines = Number(process.env["BENCH_LATENCY_LINES"] ?? 5_000)
+/**
+ * Lines said through each set-up before the first round and not counted: five
+ * servers starting at once compile in the background for seconds (the first
+ * counted round after a 1,000-line warm-up still had 2-3x the p99 of the next
+ * ones, the raw relay's too).
+ */
+const warmupLines = 3_000
 const throughputLines = 20_000
 const inFlight = 64
 const phaseCap = 8_000
@@ -39,14 +52,18 @@ const ticks = 100 // USER_HZ: /proc/PID/stat times are in 1/100 s
 const children = new Set<ChildProcess>()
 // One sender says every line of the bench: the per-session rate limit (50/s by default) would refuse most.
 const unlimited = ["--rate-messages", "10000000", "--rate-bytes", String(2 ** 30)]
-const startServer = (args: ReadonlyArray<string>) =>
+const startServer = (args: ReadonlyArray<string>, raw = false) =>
   new Promise<{ readonly child: ChildProcess; readonly port: number }>((resolve, reject) => {
-    const child = spawn(process.execPath, [...(process.env["BENCH_PROFILE_DIR"] ? ["--cpu-prof", "--cpu-prof-dir", process.env["BENCH_PROFILE_DIR"]] : []), serverBin, "--port", "0", "--log-level", "warning", "--heartbeat", "off", ...unlimited, ...args], {
+    const argv = raw ? [rawRelay, ...args] : [serverBin, "--port", "0", "--log-level", "warning", "--heartbeat", "off", ...unlimited, ...args]
+    const child = spawn(process.execPath, [...nodeFlags, ...argv], {
       stdio: ["ignore", "pipe", "pipe"]
     })
     children.add(child)
+    const log = logDir !== undefined ? createWriteStream(path.join(logDir, `${raw ? "raw-" : ""}${args.includes("--redis") ? "cluster" : "single"}-${child.pid}.log`)) : undefined
     let output = ""
     const onData = (chunk: Buffer) => {
+      log?.write(chunk)
+      if (output.length > 10_000) return
       output += chunk.toString()
       const match = output.match(/listening on [\d.]+:(\d+)/)
       if (match) resolve({ child, port: Number(match[1]) })
@@ -124,18 +141,21 @@ const us = (ms: number) => `${(ms * 1000).toFixed(0)} us`
 interface Stats {
   readonly p50: number
   readonly p99: number
+  readonly p90: number
+  readonly p999: number
+  readonly max: number
   readonly n: number
 }
 const stats = (samples: Array<number>): Stats => {
   const sorted = samples.sort((a, b) => a - b)
-  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), n: sorted.length }
+  return { p50: percentile(sorted, 0.5), p90: percentile(sorted, 0.9), p99: percentile(sorted, 0.99), p999: percentile(sorted, 0.999), max: sorted[sorted.length - 1]!, n: sorted.length }
 }
 
 /** One line at a time from `sender`; the time until each receiver has it. */
-const latency = async (sender: Peer, receivers: ReadonlyArray<Peer>, base: number) => {
+const latency = async (sender: Peer, receivers: ReadonlyArray<Peer>, base: number, count = latencyLines) => {
   const samples = receivers.map(() => [] as Array<number>)
   const start = performance.now()
-  for (let i = 1; i <= latencyLines && performance.now() - start < phaseCap; i++) {
+  for (let i = 1; i <= count && performance.now() - start < phaseCap; i++) {
     const sent = performance.now()
     const id = base + i
     const text = `l${id}`
@@ -157,7 +177,28 @@ const latency = async (sender: Peer, receivers: ReadonlyArray<Peer>, base: numbe
     })]))
   }
   for (const peer of [sender, ...receivers]) peer.onMessage = () => undefined
-  return samples.map(stats)
+  return samples
+}
+
+/**
+ * `count` lines through each set-up, in blocks of `block` taken in turn (A,
+ * B, C, A, B, C, ...): a slow moment of the machine falls on every set-up
+ * alike instead of on whichever ran then. Samples per set-up, per receiver.
+ */
+const interleaved = async (
+  setups: ReadonlyArray<{ readonly sender: Peer; readonly receivers: ReadonlyArray<Peer> }>,
+  count: number,
+  base: number,
+  block = 250
+) => {
+  const all = setups.map((setup) => setup.receivers.map(() => [] as Array<number>))
+  for (let done = 0; done < count; done += block) {
+    for (const [i, setup] of setups.entries()) {
+      const samples = await latency(setup.sender, setup.receivers, base + done, Math.min(block, count - done))
+      for (const [r, some] of samples.entries()) all[i]![r]!.push(...some)
+    }
+  }
+  return all
 }
 
 /** `inFlight` lines unacknowledged at a time; counts every Said delivered to every member. */
@@ -211,20 +252,38 @@ const main = async () => {
   const b = await startServer(["--redis", url, "--redis-prefix", prefix, "--node-id", "bench-b"])
   const s = await Promise.all([connect(single.port, "s0"), connect(single.port, "s1"), connect(single.port, "s2")])
   const c = await Promise.all([connect(a.port, "c0"), connect(a.port, "c1"), connect(b.port, "c2")])
+  // The baseline: the same shapes through a hand-written relay (bench/raw-relay.ts).
+  const rawSingle = await startServer([], true)
+  const rawA = await startServer(["--redis", url, "--prefix", `${prefix}raw:`, "--node-id", "raw-a"], true)
+  const rawB = await startServer(["--redis", url, "--prefix", `${prefix}raw:`, "--node-id", "raw-b"], true)
+  const rs = await Promise.all([connect(rawSingle.port, "r0"), connect(rawSingle.port, "r1")])
+  const rc = await Promise.all([connect(rawA.port, "q0"), connect(rawA.port, "q1"), connect(rawB.port, "q2")])
 
   type Throughput = Awaited<ReturnType<typeof throughput>>
-  const rows: Array<{ one: Stats; same: Stats; cross: Stats; t1: Throughput; t2: Throughput; load: string }> = []
+  const rows: Array<{ one: Stats; same: Stats; cross: Stats; rawOne: Stats; rawSame: Stats; rawCross: Stats; t1: Throughput; t2: Throughput; load: string }> = []
+  const setups = [
+    { sender: s[0]!, receivers: [s[1]!] },
+    { sender: c[0]!, receivers: [c[1]!, c[2]!] },
+    { sender: rs[0]!, receivers: [rs[1]!] },
+    { sender: rc[0]!, receivers: [rc[1]!, rc[2]!] }
+  ]
+  progress(`warm-up: ${warmupLines} lines through each, not counted`)
+  await interleaved(setups, warmupLines, 1)
+  const pooled: Record<string, Array<number>> = {}
   for (let round = 0; round < rounds; round++) {
     const base = (round + 1) * 10_000_000
     progress(`round ${round + 1}: latency`)
-    const [one] = await latency(s[0]!, [s[1]!], base)
-    const [same, cross] = await latency(c[0]!, [c[1]!, c[2]!], base)
+    const [[oneSamples], [sameSamples, crossSamples], [rawOneSamples], [rawSameSamples, rawCrossSamples]] = await interleaved(setups, latencyLines, base)
+    for (const [key, samples] of Object.entries({ one: oneSamples, same: sameSamples, cross: crossSamples, rawOne: rawOneSamples, rawSame: rawSameSamples, rawCross: rawCrossSamples })) {
+      pooled[key] = [...(pooled[key] ?? []), ...samples!]
+    }
+    const [one, same, cross, rawOne, rawSame, rawCross] = [oneSamples, sameSamples, crossSamples, rawOneSamples, rawSameSamples, rawCrossSamples].map((x) => stats([...x!]))
     progress(`round ${round + 1}: throughput`)
     const t1 = await throughput(s[0]!, [s[1]!, s[2]!], [single.child.pid!], base + 1_000_000)
     const t2 = await throughput(c[0]!, [c[1]!, c[2]!], [a.child.pid!, b.child.pid!], base + 1_000_000)
-    rows.push({ one: one!, same: same!, cross: cross!, t1, t2, load: loadAverage() })
+    rows.push({ one: one!, same: same!, cross: cross!, rawOne: rawOne!, rawSame: rawSame!, rawCross: rawCross!, t1, t2, load: loadAverage() })
   }
-  for (const peer of [...s, ...c]) peer.close()
+  for (const peer of [...s, ...c, ...rs, ...rc]) peer.close()
   await stopAll()
 
   console.log(`latency, one line at a time (${rows[0]!.one.n} lines per round), p50 / p99:`)
@@ -232,7 +291,22 @@ const main = async () => {
   for (const [i, r] of rows.entries()) {
     const added = Math.max(r.same.p99, r.cross.p99) - r.one.p99
     console.log(`  ${i + 1}     | ${us(r.one.p50)} / ${us(r.one.p99)} | ${us(r.same.p50)} / ${us(r.same.p99)} | ${us(r.cross.p50)} / ${us(r.cross.p99)} | ${us(added)} | ${r.load}`)
+    const tail = (x: Stats) => `${us(x.p90)} / ${us(x.p999)} / ${us(x.max)}`
+    console.log(`        p90 / p99.9 / max: ${tail(r.one)} | ${tail(r.same)} | ${tail(r.cross)}`)
   }
+  console.log("  the same through the raw relay (bench/raw-relay.ts), p50 / p99:")
+  console.log("  round | raw, one process | raw on Redis, same node | raw on Redis, cross node | raw p99 added")
+  for (const [i, r] of rows.entries()) {
+    const added = Math.max(r.rawSame.p99, r.rawCross.p99) - r.rawOne.p99
+    console.log(`  ${i + 1}     | ${us(r.rawOne.p50)} / ${us(r.rawOne.p99)} | ${us(r.rawSame.p50)} / ${us(r.rawSame.p99)} | ${us(r.rawCross.p50)} / ${us(r.rawCross.p99)} | ${us(added)}`)
+  }
+  console.log(`  raw: median p99 added ${us(median(rows.map((r) => Math.max(r.rawSame.p99, r.rawCross.p99) - r.rawOne.p99)))}, median p50 added ${us(median(rows.map((r) => Math.max(r.rawSame.p50, r.rawCross.p50) - r.rawOne.p50)))}`)
+  const all = Object.fromEntries(Object.entries(pooled).map(([key, samples]) => [key, stats(samples)])) as Record<"one" | "same" | "cross" | "rawOne" | "rawSame" | "rawCross", Stats>
+  const addedP99 = Math.max(all.same.p99, all.cross.p99) - all.one.p99
+  const rawAddedP99 = Math.max(all.rawSame.p99, all.rawCross.p99) - all.rawOne.p99
+  console.log(`  all rounds pooled (${all.one.n} lines each), p50 / p99: one node ${us(all.one.p50)} / ${us(all.one.p99)}, cluster same node ${us(all.same.p50)} / ${us(all.same.p99)}, cross node ${us(all.cross.p50)} / ${us(all.cross.p99)}`)
+  console.log(`    raw: one process ${us(all.rawOne.p50)} / ${us(all.rawOne.p99)}, on Redis same node ${us(all.rawSame.p50)} / ${us(all.rawSame.p99)}, cross node ${us(all.rawCross.p50)} / ${us(all.rawCross.p99)}`)
+  console.log(`    p99 added by Redis: Tether ${us(addedP99)} (goal < 500 us), the raw relay ${us(rawAddedP99)}; p50 added: Tether ${us(Math.max(all.same.p50, all.cross.p50) - all.one.p50)}, raw ${us(Math.max(all.rawSame.p50, all.rawCross.p50) - all.rawOne.p50)}`)
   console.log(`  median p99 added: ${us(median(rows.map((r) => Math.max(r.same.p99, r.cross.p99) - r.one.p99)))}, median p50 added: ${us(median(rows.map((r) => Math.max(r.same.p50, r.cross.p50) - r.one.p50)))} (goal: p99 < 500 us)`)
   console.log(`throughput (${inFlight} lines in flight, 64 B text, 3 members), lines/s acked and server CPU per delivered line:`)
   console.log("  round | one node, memory | two nodes on Redis | CPU ratio cluster / one node")
