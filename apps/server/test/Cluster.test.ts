@@ -14,11 +14,11 @@ import * as P from "./fixtures/Processes.js"
 const rooms = ["#a", "#b"] as const
 
 /** Starts `count` nodes on one prefix; returns their ports and a close for all. */
-const nodes = async (count: number, keyPrefix: string, url?: string) => {
+const nodes = async (count: number, keyPrefix: string, url?: string, rateLimit?: Parameters<typeof C.node>[0]["rateLimit"]) => {
   const scope = Effect.runSync(Scope.make())
   const ports: Array<number> = []
   for (let i = 0; i < count; i++) {
-    ports.push(await Effect.runPromise(Scope.extend(C.node({ nodeId: `n${i}`, prefix: keyPrefix, ...(url ? { url } : {}) }), scope)))
+    ports.push(await Effect.runPromise(Scope.extend(C.node({ nodeId: `n${i}`, prefix: keyPrefix, ...(url ? { url } : {}), rateLimit }), scope)))
   }
   return { ports, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
@@ -193,6 +193,51 @@ describe("Cluster (in-process)", () => {
       assert.deepStrictEqual(C.transcript(resumed, "#a"), ["2 frank: missed 2", "3 frank: missed 3", "4 frank: missed 4", "5 frank: after"])
       resumed.socket.destroy()
       frank.socket.destroy()
+    } finally {
+      await cluster.close()
+      await C.cleanup(keyPrefix)
+    }
+  }, 20_000)
+
+  it("joining a busy room on another node: RoomJoined's offset splits the room's lines exactly (those up to it before, every later one after, in order)", async () => {
+    const keyPrefix = C.prefix()
+    // One talker says every line: no per-session rate limit.
+    const cluster = await nodes(2, keyPrefix, undefined, { messagesPerSecond: 100_000, burst: 100_000, bytesPerSecond: 2 ** 30 })
+    try {
+      const talker = await C.login(cluster.ports[0]!, "talker")
+      talker.send({ _tag: "Join", room: "#busy" })
+      await C.joined(talker, "#busy")
+      // Lines flow while eight users join on the other node, one after another.
+      const lines = 400
+      let said = 0
+      const talk = setInterval(() => {
+        for (let i = 0; i < 8 && said < lines; i++) C.say(talker, ++said, `line ${said}`, "#busy")
+      }, 1)
+      const joiners: Array<C.Peer> = []
+      for (let j = 0; j < 8; j++) {
+        const peer = await C.login(cluster.ports[1]!, `joiner${j}`)
+        peer.send({ _tag: "Join", room: "#busy" })
+        await C.joined(peer, "#busy")
+        joiners.push(peer)
+      }
+      await P.eventually(() => said === lines, 10_000, "all lines said")
+      clearInterval(talk)
+      await talker.waitFor("every Ack", () => C.acks(talker).length === lines)
+      const top = Math.max(...C.acks(talker).map((a) => a._tag === "Ack" ? a.offset ?? 0 : 0))
+      for (const peer of joiners) {
+        await peer.waitFor("the last line", (ms) =>
+          ms.some((m) => (m._tag === "Said" && m.offset === top) || (m._tag === "RoomJoined" && m.room === "#busy" && m.offset >= top)))
+        const messages = peer.messages()
+        const at = messages.findIndex((m) => m._tag === "RoomJoined" && m.room === "#busy")
+        const joined = messages[at]
+        assert.isTrue(joined?._tag === "RoomJoined")
+        if (joined?._tag !== "RoomJoined") return
+        const offsets = (ms: ReadonlyArray<(typeof messages)[number]>) => ms.flatMap((m) => m._tag === "Said" && m.room === "#busy" ? [m.offset!] : [])
+        assert.isTrue(offsets(messages.slice(0, at)).every((o) => o <= joined.offset), "a line after the join came before RoomJoined")
+        const after = offsets(messages.slice(at + 1))
+        assert.deepStrictEqual(after, Array.from({ length: top - joined.offset }, (_, i) => joined.offset + i + 1))
+      }
+      for (const peer of [talker, ...joiners]) peer.socket.destroy()
     } finally {
       await cluster.close()
       await C.cleanup(keyPrefix)

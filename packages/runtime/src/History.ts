@@ -164,11 +164,15 @@ export class History extends Context.Tag("@tether/runtime/History")<History, {
   /** Every entry of `room` after `from`, or why they cannot all be had. */
   readonly recover: (room: string, from: Position) => Effect.Effect<Recovery, HistoryUnavailable>
   /**
-   * Delivers every entry of `room` published from now on to `deliver`, in
-   * order, until the scope closes. One subscription per room per node is
-   * enough: the server fans out to its local members itself.
+   * Delivers every entry of `room` after the position it succeeds with to
+   * `deliver`, in order, until the scope closes. That position is what this
+   * subscription has seen, not a fresh read: on Redis, a read of the room
+   * can be ahead of the pub/sub messages still on their way, and a member
+   * told "you joined at N" must then get N itself later, never before.
+   * One subscription per room per node is enough: the server fans out to
+   * its local members itself.
    */
-  readonly subscribe: (room: string, deliver: Deliver) => Effect.Effect<void, HistoryUnavailable, Scope.Scope>
+  readonly subscribe: (room: string, deliver: Deliver) => Effect.Effect<Position, HistoryUnavailable, Scope.Scope>
 }>() {}
 
 const epochAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
@@ -273,7 +277,7 @@ export const makeMemory = (limits?: Partial<Limits> & { readonly maxRooms?: numb
               set.delete(entry)
               if (set.size === 0) subscribers.delete(room)
             })
-        ).pipe(Effect.asVoid)
+        ).pipe(Effect.map(() => logOf(room).position()))
     })
   })
 

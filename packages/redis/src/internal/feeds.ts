@@ -296,9 +296,12 @@ export const make = (options: FeedsOptions) =>
     yield* Effect.addFinalizer(() => Effect.forEach([...feeds.values()], close, { discard: true }))
 
     return {
+      /** Succeeds with what the room's feed has delivered so far: `deliver` gets every entry after it. */
       subscribe: (room: string, deliver: History.Deliver) =>
         Effect.acquireRelease(attach(room, deliver), (feed) => detach(feed, deliver)).pipe(
-          Effect.flatMap((feed) => Deferred.await(feed.ready))
+          Effect.flatMap((feed) =>
+            Effect.map(Deferred.await(feed.ready), (): History.Position => ({ epoch: feed.epoch, offset: feed.last }))
+          )
         ),
       published,
       /** Redis came back: every feed reads what pub/sub may have dropped meanwhile. */

@@ -89,17 +89,27 @@ export class ChatRooms {
       return Effect.void
     }
     const already = mine.has(name)
+    const refuse = () => {
+      if (!already) void Effect.runFork(this.exit(session, name, undefined))
+      session.unsafeSend(unavailable(name))
+    }
+    const joined = (position: History.Position) => {
+      session.unsafeSend(Message.RoomJoined.make({ room: name, epoch: position.epoch, offset: position.offset }))
+      return already ? Effect.void : this.notify({ _tag: "Joined", room: name, user: session.user! }, session)
+    }
     return (already ? Effect.void : Effect.asVoid(this.enter(session, name, undefined))).pipe(
-      Effect.zipRight(this.history.position(name)),
       Effect.matchEffect({
-        onFailure: () => {
-          if (!already) void Effect.runFork(this.exit(session, name, undefined))
-          session.unsafeSend(unavailable(name))
-          return Effect.void
-        },
-        onSuccess: (position) => {
-          session.unsafeSend(Message.RoomJoined.make({ room: name, epoch: position.epoch, offset: position.offset }))
-          return already ? Effect.void : this.notify({ _tag: "Joined", room: name, user: session.user! }, session)
+        onFailure: () => Effect.sync(refuse),
+        onSuccess: () => {
+          // RoomJoined carries where the room stands for its members on this
+          // node (what they were delivered), read and sent in one step: every
+          // line the session got before is at or below it, every later one
+          // after. A read of the history could be ahead of lines still on
+          // their way to this node (Redis pub/sub), which the client would
+          // then take for repeats and hide.
+          const room = this.rooms.get(name)
+          if (room !== undefined && room.members.has(session)) return joined(room.position)
+          return Effect.matchEffect(this.history.position(name), { onFailure: () => Effect.sync(refuse), onSuccess: joined })
         }
       })
     )

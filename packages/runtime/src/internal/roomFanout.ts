@@ -24,6 +24,11 @@ export interface Room {
   readonly members: Map<Session<Message.Message>, Replay.Gate | undefined>
   readonly subscribed: Deferred.Deferred<void, History.HistoryUnavailable>
   readonly scope: Scope.CloseableScope
+  /**
+   * Where the room stands for this node's members: the subscription's start,
+   * then each entry delivered. A member added now gets every entry after it.
+   */
+  position: History.Position
   /** Lines delivered (entries of its history seen by this node), and that count at the last `busiest`. */
   lines: number
   sampledLines: number
@@ -65,6 +70,7 @@ export class RoomFanout {
     const room = this.rooms.get(name)
     if (room === undefined) return
     room.lines++
+    room.position = { epoch, offset: entry.offset }
     const payload = this.shared(entry.payload)
     for (const [session, gate] of room.members) {
       if (gate === undefined || gate.offer(epoch, entry)) session.unsafeSend(payload)
@@ -81,6 +87,7 @@ export class RoomFanout {
         members: new Map(),
         subscribed: Deferred.unsafeMake(FiberId.none),
         scope: Effect.runSync(Scope.fork(this.scope, ExecutionStrategy.sequential)),
+        position: { epoch: "", offset: 0 },
         lines: 0,
         sampledLines: 0,
         window: 0
@@ -93,7 +100,8 @@ export class RoomFanout {
         Scope.extend(room.scope),
         Effect.exit,
         Effect.flatMap((exit) => {
-          Deferred.unsafeDone(room.subscribed, exit)
+          if (Exit.isSuccess(exit)) room.position = exit.value
+          Deferred.unsafeDone(room.subscribed, Exit.asVoid(exit))
           if (Exit.isFailure(exit)) {
             this.rooms.delete(name)
             return Effect.zipRight(Scope.close(room.scope, Exit.void), Effect.failCause(exit.cause))
