@@ -24,6 +24,13 @@ import type * as Modes from "./Modes.js"
 /** What `--node-id` may be: printable, short, usable inside a Redis key. */
 export const nodeIdPattern = /^[A-Za-z0-9._:-]{1,64}$/
 
+/**
+ * What `--redis-prefix` may be: no braces (each room's keys carry the room as
+ * their Redis Cluster hash tag, which must be the first `{...}` of the key),
+ * no spaces, short.
+ */
+export const redisPrefixPattern = /^[A-Za-z0-9._:/-]{0,100}$/
+
 /** hostname-pid-random: unique per process, readable in logs and `CLIENT LIST`. */
 export const defaultNodeId = (): string => {
   const host = os.hostname().replace(/[^A-Za-z0-9.-]/g, "_").slice(0, 40) || "node"

@@ -142,7 +142,7 @@ const nodeId = Cli.orUndefined(
 )
 const redisPrefix = Options.text("redis-prefix").pipe(
   Options.withDefault("tether:"),
-  Options.withDescription("prefix of every Redis key of the cluster (two clusters may share one Redis)")
+  Options.withDescription("prefix of every Redis key of the cluster (two clusters may share one Redis); letters, digits and . _ : / -, no braces")
 )
 const framing = Options.choice("framing", ["length", "lines"]).pipe(
   Options.withDefault("length" as const),
@@ -214,6 +214,9 @@ const command = Command.make(
       if (flags.redis !== undefined && flags.mode !== "chat") return yield* Cli.exitWith(2, "--redis applies to chat mode only")
       if (flags.nodeId !== undefined && !Cluster.nodeIdPattern.test(flags.nodeId)) {
         return yield* Cli.exitWith(2, "--node-id: 1 to 64 letters, digits or . _ : -")
+      }
+      if (!Cluster.redisPrefixPattern.test(flags.redisPrefix)) {
+        return yield* Cli.exitWith(2, "--redis-prefix: up to 100 letters, digits or . _ : / - (no braces: a room's keys use {room} as their Redis Cluster hash tag)")
       }
       const node = flags.nodeId ?? Cluster.defaultNodeId()
       const auth = yield* Security.authenticator({

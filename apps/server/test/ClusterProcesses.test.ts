@@ -41,7 +41,7 @@ const sayUntilAcked = async (peer: C.Peer, id: number, text: string, room: strin
 }
 
 describe("Cluster (processes)", () => {
-  it("a Redis that cannot be reached at start: a clear message and exit 3; a bad --node-id or --redis outside chat: exit 2", async () => {
+  it("a Redis that cannot be reached at start: a clear message and exit 3; a bad --node-id or --redis-prefix, or --redis outside chat: exit 2", async () => {
     P.assertBuilt()
     const port = await C.freePort()
     const server = P.start(P.serverBin, ["--port", "0", "--redis", `redis://user:secret@127.0.0.1:${port}`])
@@ -50,6 +50,10 @@ describe("Cluster (processes)", () => {
     assert.notMatch(server.output(), /secret/)
     const badId = P.start(P.serverBin, ["--port", "0", "--redis", C.url, "--node-id", "a b"])
     assert.strictEqual(await badId.exited(15_000), 2)
+    // A brace in the prefix would become every key's hash tag: all rooms in one Redis Cluster slot.
+    const badPrefix = P.start(P.serverBin, ["--port", "0", "--redis", C.url, "--redis-prefix", "{app}:"])
+    assert.strictEqual(await badPrefix.exited(15_000), 2)
+    assert.match(badPrefix.output(), /--redis-prefix: .*no braces/)
     const echo = P.start(P.serverBin, ["--port", "0", "--mode", "echo", "--redis", C.url])
     assert.strictEqual(await echo.exited(15_000), 2)
   }, 60_000)

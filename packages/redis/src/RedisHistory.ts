@@ -43,7 +43,7 @@ import type * as Script from "./Script.js"
  * @category models
  */
 export interface Options {
-  /** Prefix of every key and channel (default `tether:`). */
+  /** Prefix of every key and channel (default `tether:`); no braces, or a key's hash tag is no longer its room. */
   readonly prefix?: string
   /** Bounds of each room's history (defaults: `History.defaultLimits`). */
   readonly limits?: Partial<History.Limits>

@@ -36,7 +36,7 @@ import * as Redis from "./Redis.js"
 export interface Options {
   /** This node's id, unique in the cluster. */
   readonly nodeId: string
-  /** Prefix of every key (default `tether:`). */
+  /** Prefix of every key (default `tether:`); no braces, or a key's hash tag is no longer its own. */
   readonly prefix?: string
   /** TTL of a published summary (default 6 s). */
   readonly ttl?: Duration.DurationInput

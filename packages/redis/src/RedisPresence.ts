@@ -40,7 +40,7 @@ import * as RedisMetrics from "./RedisMetrics.js"
 export interface Options {
   /** This node's id, unique in the cluster. */
   readonly nodeId: string
-  /** Prefix of every key (default `tether:`). */
+  /** Prefix of every key (default `tether:`); no braces, or a key's hash tag is no longer its own. */
   readonly prefix?: string
   /** TTL of the node's heartbeat and of its names (default 6 s). */
   readonly nodeTtl?: Duration.DurationInput
