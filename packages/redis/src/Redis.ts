@@ -24,6 +24,7 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/client.js"
@@ -100,6 +101,17 @@ export interface Service {
     keys: ReadonlyArray<string>,
     args: ReadonlyArray<string>
   ) => Effect.Effect<Reply, RedisError>
+  /**
+   * `eval` without an Effect: `done` is called once, with the reply or the
+   * typed failure (same timeout, same `NOSCRIPT` reload). For a caller with
+   * many scripts in flight (the history's publishes): no fiber per call.
+   */
+  readonly unsafeEval: (
+    script: Script.Script,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string>,
+    done: (result: Either.Either<Reply, RedisError>) => void
+  ) => void
   /**
    * Runs a blocking command (`XREAD BLOCK`, `BLPOP`, ...) on the dedicated
    * blocking connection, one at a time; `block` is how long the command itself

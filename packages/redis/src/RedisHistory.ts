@@ -173,29 +173,34 @@ export const make = (
       for (const waiting of batch) {
         args.push(waiting.key === undefined ? "0" : String(scriptKeys.push(k.repeat(waiting.key))), waiting.text)
       }
-      runFork(Effect.matchEffect(redis.eval(Scripts.publish, scriptKeys, args), {
-        onFailure: (error) =>
-          Effect.sync(() => {
-            next(room, lane)
-            const failure = Either.left(unavailable(error))
-            for (const waiting of batch) answer(waiting, failure)
-          }),
-        onSuccess: (reply) =>
-          Effect.sync(() => {
-            next(room, lane)
-            const positions = reply as ReadonlyArray<ReadonlyArray<Reply>>
-            for (let i = 0; i < batch.length; i++) {
-              const [epochReply, offsetReply, atReply] = positions[i]!
-              const epoch = epochReply as string
-              const offset = Number(offsetReply)
-              const text = batch[i]!.text
-              const at = Number(atReply)
-              // This node's members get the line now, its pub/sub echo is not waited for.
-              feeds.published(room, epoch, offset, at, () => compiler.fill(text, epoch, offset, at))
-              answer(batch[i]!, Either.right({ epoch, offset }))
-            }
-          })
-      }))
+      // A callback, not a fiber per call: the answer comes on node-redis's promise.
+      redis.unsafeEval(Scripts.publish, scriptKeys, args, (result) => {
+        next(room, lane)
+        if (Either.isLeft(result)) {
+          const failure = Either.left(unavailable(result.left))
+          for (const waiting of batch) answer(waiting, failure)
+          return
+        }
+        let i = 0
+        try {
+          const positions = result.right as ReadonlyArray<ReadonlyArray<Reply>>
+          for (; i < batch.length; i++) {
+            const [epochReply, offsetReply, atReply] = positions[i]!
+            const epoch = epochReply as string
+            const offset = Number(offsetReply)
+            const text = batch[i]!.text
+            const at = Number(atReply)
+            // This node's members get the line now, its pub/sub echo is not waited for.
+            feeds.published(room, epoch, offset, at, () => compiler.fill(text, epoch, offset, at))
+            answer(batch[i]!, Either.right({ epoch, offset }))
+          }
+        } catch (cause) {
+          // Not the script's answer (never seen): the rest of the batch fails, typed; the log says why.
+          runFork(Effect.logError("History.publish: unexpected answer of the publish script", cause))
+          const failure = Either.left(new History.HistoryUnavailable({ reason: "unexpected answer of the publish script" }))
+          for (; i < batch.length; i++) answer(batch[i]!, failure)
+        }
+      })
     }
     const next = (room: string, lane: Array<Waiting>) => {
       if (lane.length > 0) flush(room, lane)

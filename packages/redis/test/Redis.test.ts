@@ -3,6 +3,7 @@ import * as Redis from "@tether/redis/Redis"
 import * as RedisMetrics from "@tether/redis/RedisMetrics"
 import * as Script from "@tether/redis/Script"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
@@ -31,6 +32,17 @@ describe("Redis", () => {
       assert.deepStrictEqual(reply.slice(0, 2), [`${prefix}k`, "a"])
       const wrong = yield* Effect.flip(redis.command(["HGET", `${prefix}k`, "f"]))
       assert.strictEqual(wrong.reason, "ErrorReply")
+      // The same through the callback form: a script Redis has not seen, then an error reply.
+      const unsafeEval = (s: Script.Script, keys: Array<string>, args: Array<string>) =>
+        Effect.async<Either.Either<Redis.Reply, Redis.RedisError>>((resume) =>
+          redis.unsafeEval(s, keys, args, (result) => resume(Effect.succeed(result)))
+        )
+      const fresh = Script.make("echo2", `return {KEYS[1], ARGV[1], ${Math.random()}}`)
+      const answered = yield* unsafeEval(fresh, [`${prefix}k`], ["b"])
+      assert(Either.isRight(answered))
+      assert.deepStrictEqual((answered.right as ReadonlyArray<unknown>).slice(0, 2), [`${prefix}k`, "b"])
+      const failing = yield* unsafeEval(Script.make("wrong", "return redis.call('HGET', KEYS[1], 'f')"), [`${prefix}k`], [])
+      assert(Either.isLeft(failing) && failing.left.reason === "ErrorReply")
     }).pipe(Effect.scoped, Effect.ensuring(Fixtures.cleanup(prefix)))
   })
 
@@ -57,6 +69,12 @@ describe("Redis", () => {
       const error = yield* Effect.flip(redis.command(["SET", "k", "v"]))
       assert.strictEqual(error.reason, "Timeout")
       assert.isBelow(performance.now() - started, 1_500)
+      // The callback form times out alike.
+      const script = Script.make("one", "return 1")
+      const timedOut = yield* Effect.async<Either.Either<Redis.Reply, Redis.RedisError>>((resume) =>
+        redis.unsafeEval(script, [], [], (result) => resume(Effect.succeed(result)))
+      )
+      assert(Either.isLeft(timedOut) && timedOut.left.reason === "Timeout")
       yield* server.resume
       assert.strictEqual(yield* redis.command(["GET", "k"]), "v")
     }).pipe(Effect.scoped))

@@ -2,6 +2,7 @@
 import { createClient, ErrorReply, TimeoutError } from "@redis/client"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Schedule from "effect/Schedule"
@@ -160,12 +161,40 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
 
     const command = (args: ReadonlyArray<string>) => send(commands, "command", args, commandTimeout)
 
+    /** `send` on the command connection with a callback: the same bookkeeping, no fiber. */
+    const unsafeCommand = (args: ReadonlyArray<string>, done: (result: Either.Either<Redis.Reply, RedisError>) => void) => {
+      roundTripsBy.command.unsafeUpdate(1, [])
+      const set = inFlight.command
+      const pending: Pending = {
+        deadline: clock.unsafeCurrentTimeMillis() + commandTimeout,
+        command: args[0] ?? "",
+        fail: (error) => done(Either.left(error))
+      }
+      set.add(pending)
+      ;(commands.sendCommand(args) as Promise<Redis.Reply>).then(
+        (reply) => {
+          if (set.delete(pending)) done(Either.right(reply))
+        },
+        (cause) => {
+          if (set.delete(pending)) done(Either.left(toRedisError(pending.command, cause)))
+        }
+      )
+    }
+    const isNoScript = (error: RedisError) =>
+      error.reason === "ErrorReply" && String((error.cause as Error).message).startsWith("NOSCRIPT")
+
+    const unsafeEval: Redis.Service["unsafeEval"] = (script, keys, args, done) =>
+      unsafeCommand(["EVALSHA", script.sha, String(keys.length), ...keys, ...args], (result) => {
+        if (Either.isLeft(result) && isNoScript(result.left)) {
+          unsafeCommand(["EVAL", script.lua, String(keys.length), ...keys, ...args], done)
+        } else {
+          done(result)
+        }
+      })
+
     const evalScript = (script: Script.Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>) =>
       command(["EVALSHA", script.sha, String(keys.length), ...keys, ...args]).pipe(
-        Effect.catchIf(
-          (error) => error.reason === "ErrorReply" && String((error.cause as Error).message).startsWith("NOSCRIPT"),
-          () => command(["EVAL", script.lua, String(keys.length), ...keys, ...args])
-        )
+        Effect.catchIf(isNoScript, () => command(["EVAL", script.lua, String(keys.length), ...keys, ...args]))
       )
 
     const blocking = (args: ReadonlyArray<string>, block: Duration.DurationInput) =>
@@ -225,5 +254,5 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
       )
     }
 
-    return { command, eval: evalScript, blocking, subscribe, subscribeBytes, onReconnect } satisfies Redis.Service
+    return { command, eval: evalScript, unsafeEval, blocking, subscribe, subscribeBytes, onReconnect } satisfies Redis.Service
   })
