@@ -12,7 +12,8 @@
  *
  *   npx tsc -b && node bench/build/cluster.js
  *
- * BENCH_ROUNDS (3), BENCH_LATENCY_LINES (5,000 a round); BENCH_NODE_FLAGS and
+ * BENCH_ROUNDS (3), BENCH_LATENCY_LINES (5,000 a round), BENCH_CEILING=0 (no
+ * redis-benchmark; npm run bench's cluster rows); BENCH_NODE_FLAGS and
  * BENCH_LOG_DIR as in servers.ts (e.g. "--trace-gc" or "--cpu-prof --cpu-prof-dir=DIR").
  */
 import * as Redis from "@tether/redis/Redis"
@@ -314,6 +315,21 @@ const main = async () => {
     console.log(`  ${i + 1}     | ${r.t1.lines.toFixed(0)}/s, ${us(r.t1.cpuPerDelivery * 1000)} | ${r.t2.lines.toFixed(0)}/s, ${us(r.t2.cpuPerDelivery * 1000)} | ${(r.t2.cpuPerDelivery / r.t1.cpuPerDelivery).toFixed(2)}`)
   }
   console.log(`  median CPU ratio: ${median(rows.map((r) => r.t2.cpuPerDelivery / r.t1.cpuPerDelivery)).toFixed(2)} (goal <= 2)`)
+  // For bench/run.ts (npm run bench): the figures of its table's cluster rows, on one line.
+  console.log(`BENCH_JSON ${JSON.stringify({
+    rounds,
+    lines: all.one.n,
+    one: all.one, same: all.same, cross: all.cross, rawOne: all.rawOne, rawSame: all.rawSame, rawCross: all.rawCross,
+    addedP99: addedP99 * 1000,
+    rawAddedP99: rawAddedP99 * 1000,
+    medianRoundAddedP99: median(rows.map((r) => Math.max(r.same.p99, r.cross.p99) - r.one.p99)) * 1000,
+    cpuOne: median(rows.map((r) => r.t1.cpuPerDelivery)) * 1e6,
+    cpuCluster: median(rows.map((r) => r.t2.cpuPerDelivery)) * 1e6,
+    cpuRatio: median(rows.map((r) => r.t2.cpuPerDelivery / r.t1.cpuPerDelivery)),
+    linesOne: median(rows.map((r) => r.t1.lines)),
+    linesCluster: median(rows.map((r) => r.t2.lines))
+  })}`)
+  if (process.env["BENCH_CEILING"] === "0") return Effect.runPromise(LocalRedis.cleanup(prefix, url))
 
   // The ceiling: Redis itself for the commands of the path.
   await Effect.runPromise(Effect.scoped(Effect.gen(function*() {

@@ -3,9 +3,11 @@
  * free port, one process, pinned to CPU 0 with the load generator on CPU 1
  * (taskset), figures reported beside the raw node:net baseline of the same
  * run as ratios, medians of RUNS runs interleaved server by server (raw,
- * tether, raw, tether, ...). Bounded to about 5 minutes. Writes the
+ * tether, raw, tether, ...); the cluster rows from bench/cluster.ts (on
+ * REDIS_URL). Bounded to about 7 minutes. Writes the
  * table to stdout (and to bench/RESULTS.md with --write).
  */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -305,6 +307,40 @@ const websocket = async () => {
     `raw \`ws\` pings every 1 s; tether: Ping / Pong messages every 1 s; alive ${raw.alive} / ${tether.alive}`)
 }
 
+/**
+ * Cluster rows: bench/cluster.ts in a child process (3 rounds, no
+ * redis-benchmark), on `REDIS_URL` (default the machine's Redis). The
+ * latency row's baseline is the hand-written relay of bench/raw-relay.ts
+ * (what a Redis hop adds to it); the CPU row compares the cluster with
+ * Tether on one node, as its goal does. Without a Redis: one row saying so.
+ */
+const cluster = async () => {
+  const child = spawn(process.execPath, [path.join(here, "cluster.js")], {
+    env: { ...process.env, BENCH_ROUNDS: quick ? "1" : "3", BENCH_CEILING: "0" },
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  let out = ""
+  child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()))
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve))
+  const line = out.split("\n").find((l) => l.startsWith("BENCH_JSON "))
+  if (code !== 0 || line === undefined) {
+    rows.push(["cluster (two nodes on Redis)", "-", "-", "-", "-", `not run: bench/cluster.js exited ${code} (is Redis at ${process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"}?)`])
+    return
+  }
+  const r = JSON.parse(line.slice("BENCH_JSON ".length))
+  const us = (ms: number) => fmt(ms * 1000)
+  report("cluster: p99 a Redis hop adds, one line at a time", "us", r.rawAddedP99, r.addedP99, "tether < 500 us", "lower",
+    `baseline: raw relay (raw-relay.ts) on the same Redis; pooled ${fmt(r.lines)} lines per set-up, ${r.rounds} interleaved rounds (median of rounds ${fmt(r.medianRoundAddedP99)} us); p50 / p99 one node ${us(r.one.p50)} / ${us(r.one.p99)}, same node ${us(r.same.p50)} / ${us(r.same.p99)}, cross node ${us(r.cross.p50)} / ${us(r.cross.p99)} us`)
+  rows.push([
+    "cluster: server CPU per delivered line, 64 in flight, 3 members",
+    `${fmt(r.cpuOne, 1)} us (one node)`,
+    `${fmt(r.cpuCluster, 1)} us (two nodes)`,
+    r.cpuRatio.toFixed(2),
+    "<= 2",
+    `baseline: Tether on one node, memory; lines/s ${fmt(r.linesOne)} / ${fmt(r.linesCluster)}; median of ${r.rounds} rounds`
+  ])
+}
+
 // --write replaces the header and table of bench/RESULTS.md and keeps the
 // written analysis after them: everything from the first "## " heading on.
 const writeResults = (text: string) => {
@@ -323,6 +359,7 @@ const main = async () => {
   if (want("idle")) await idle(5000, quick ? 1 : RUNS)
   if (want("idle10k")) await idle(10_000, 1)
   if (want("websocket")) await websocket()
+  if (want("cluster")) await cluster()
   const seconds = ((Date.now() - started) / 1000).toFixed(0)
   const header = `# Tether benchmark\n\n${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · node ${process.version} · ${os.cpus()[0]?.model ?? "?"} x ${os.cpus().length} · ${
     hasTaskset ? "server on CPU 0, load generator on CPU 1 (taskset)" : "not pinned (no taskset)"
@@ -339,7 +376,7 @@ const main = async () => {
 }
 
 setTimeout(() => {
-  console.error("bench: time limit (8 minutes) reached")
+  console.error("bench: time limit (10 minutes) reached")
   process.exit(1)
-}, 480_000).unref()
+}, 600_000).unref()
 void main()
