@@ -202,6 +202,33 @@ describe("chat rooms and resume", () => {
       assert.isFalse(back.messages.some((m) => m._tag === "Bye"), "not closed")
     }).pipe(Effect.scoped, Effect.provide(services(History.layerMemory({ maxEntries: 2_000 })))))
 
+  it.live("a resume whose replay is larger than a connection's byte bound (4 MiB) gets it all, not a slow-consumer close", () =>
+    Effect.gen(function*() {
+      const running = yield* chat
+      const history = yield* History.History
+      const bob = yield* connect(running.address.port, { _tag: "Login", user: "bob", password: "pw" })
+      yield* until(() => of(bob, "RoomJoined").length === 1)
+      const { epoch } = of(bob, "RoomJoined")[0]!
+      bob.socket.destroy()
+      // ~6 MB of lines while bob was away: over the connection's bound, under the history's.
+      const missed = 1_500
+      const text = "x".repeat(4_000)
+      for (let i = 1; i <= missed; i++) {
+        yield* history.publish("#lobby", (position, at) =>
+          json.encodeText!(Message.Said.make({ from: "alice", text: `${i} ${text}`, at, seq: 0, room: "#lobby", ...position })) as string)
+      }
+      const back = yield* connect(running.address.port, {
+        _tag: "Login",
+        user: "bob",
+        password: "pw",
+        resume: [{ room: "#lobby", epoch, offset: 0 }]
+      })
+      yield* until(() => of(back, "Said").length === missed || back.socket.destroyed || back.socket.readableEnded, 10_000)
+      assert.deepInclude(of(back, "Recovered")[0], { replayed: missed })
+      assert.deepStrictEqual(of(back, "Said").map((m) => Number(m.text.split(" ")[0])), Array.from({ length: missed }, (_, i) => i + 1))
+      assert.isFalse(back.messages.some((m) => m._tag === "Bye"), "not closed")
+    }).pipe(Effect.scoped, Effect.provide(services(History.layerMemory({ maxEntries: 2_000, maxBytes: 16 * 1024 * 1024 })))))
+
   it.live("a repeat that arrives on a new connection while the first copy is still being published gets its Ack", () =>
     Effect.gen(function*() {
       const running = yield* chat

@@ -180,6 +180,14 @@ export interface Connection<M> {
    */
   readonly unsafeSend: (message: M | Wire.Encoded) => boolean
   /**
+   * `unsafeSend` of a bounded burst the program owes the peer, all at once
+   * (a resume's replay of missed lines): the queue's bounds are raised by
+   * the burst's size until it has drained back under them, so the burst
+   * alone never closes the connection as a slow consumer. The caller bounds
+   * the burst (the replay: by the history's limits). False when not queued.
+   */
+  readonly unsafeSendBurst: (messages: ReadonlyArray<M | Wire.Encoded>) => boolean
+  /**
    * Close deliberately: stop handing input to the handler, write out what is
    * queued, then end `run` with `Kicked { reason }` and close the socket.
    */

@@ -40,6 +40,11 @@ export class Session<M> {
   unsafeSend(message: M | Wire.Encoded): boolean {
     return this.connection.unsafeSend(message)
   }
+
+  /** `Connection.unsafeSendBurst` on the current connection. */
+  unsafeSendBurst(messages: ReadonlyArray<M | Wire.Encoded>): boolean {
+    return this.connection.unsafeSendBurst(messages)
+  }
 }
 
 /**

@@ -207,6 +207,40 @@ describe("Connection outbound", () => {
       assert.match((error as { message: string }).message, /bytes/)
     }))
 
+  it.effect("a burst (a resume's replay) goes over the bounds; a peer that does not read still meets the raised bounds; once drained, the usual ones", () =>
+    Effect.gen(function*() {
+      const { connection, fiber, memory } = yield* start({ framing, codec, outbound: { capacity: 1000, maxBytes: 64 * 1024 } })
+      memory.fillWrites()
+      const text = "x".repeat(16 * 1024)
+      const burst = Array.from({ length: 10 }, (_, i): Message.Message => ({ _tag: "Say", id: i, text }))
+      assert.isTrue(connection.unsafeSendBurst(burst), "160 KiB past a 64 KiB bound, at once")
+      yield* Effect.yieldNow()
+      assert.isNull(fiber.unsafePoll(), "not a slow consumer")
+      memory.drain()
+      yield* connection.flushed
+      assert.deepStrictEqual(writtenMessages(memory).map((m) => (m as Message.Say).id), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+      // Drained: the usual 64 KiB bound again.
+      memory.stallWrites()
+      let accepted = 0
+      for (let i = 0; i < 10; i++) if (connection.unsafeSend({ _tag: "Say", id: 100 + i, text })) accepted++
+      assert.isAtMost(accepted, 6)
+      const error = yield* Fiber.join(fiber).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "SlowConsumer")
+    }))
+
+  it.effect("a burst to a peer that does not read: the raised bound holds the next messages to the burst's size", () =>
+    Effect.gen(function*() {
+      const { connection, fiber, memory } = yield* start({ framing, codec, outbound: { capacity: 1000, maxBytes: 64 * 1024 } })
+      memory.stallWrites()
+      const text = "x".repeat(16 * 1024)
+      assert.isTrue(connection.unsafeSendBurst(Array.from({ length: 10 }, (_, i): Message.Message => ({ _tag: "Say", id: i, text }))))
+      let accepted = 0
+      for (let i = 0; i < 10; i++) if (connection.unsafeSend({ _tag: "Say", id: 100 + i, text })) accepted++
+      assert.isAtMost(accepted, 6, "after the burst, about the usual bound's worth more")
+      const error = yield* Fiber.join(fiber).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "SlowConsumer")
+    }))
+
   it.effect("a quiet deadline (login): no pings before it is lifted; the heartbeat starts then", () =>
     Effect.gen(function*() {
       const { connection, fiber, memory } = yield* start({

@@ -8,6 +8,7 @@
  * @internal
  */
 import * as Message from "@tether/protocol/Message"
+import type * as Wire from "@tether/protocol/Wire"
 import * as Effect from "effect/Effect"
 import type * as History from "../History.js"
 import type * as Presence from "../Presence.js"
@@ -157,16 +158,21 @@ export class ChatRooms {
         return Effect.flatMap(this.enter(session, name, gate), (room) =>
           Replay.resume(history, name, gate, (outcome) => {
             const position = outcome.position
-            session.unsafeSend(
+            const burst: Array<Message.Message | Wire.Encoded> = [
               outcome._tag === "Unrecoverable"
                 ? Message.Unrecoverable.make({ room: name, reason: outcome.reason, epoch: position.epoch, offset: position.offset })
                 : epochChanged
                 // The old history is gone; the new one follows from its first line.
                 ? Message.Unrecoverable.make({ room: name, reason: "EpochChanged", epoch: from.epoch, offset: 0 })
                 : Message.Recovered.make({ room: name, epoch: position.epoch, offset: position.offset, replayed: outcome.replay.length })
-            )
-            for (const entry of outcome.replay) session.unsafeSend(this.rooms.shared(entry.payload))
-            for (const entry of outcome.live) session.unsafeSend(this.rooms.shared(entry.payload))
+            ]
+            for (const entry of outcome.replay) burst.push(this.rooms.shared(entry.payload))
+            for (const entry of outcome.live) burst.push(this.rooms.shared(entry.payload))
+            // At once, beyond the connection's usual bounds (bounded by the
+            // history's): a replay as large as the history would otherwise
+            // close the session as a slow consumer, and its reconnect would
+            // meet a longer replay, again and again.
+            session.unsafeSendBurst(burst)
           }).pipe(
             Effect.tap(() => this.notify({ _tag: "Joined", room: name, user: session.user! }, session)),
             Effect.asVoid,

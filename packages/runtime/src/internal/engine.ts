@@ -184,6 +184,10 @@ export class Engine<M> implements Connection.Connection<M>, Core, Transport.Hand
     return this.outbound.pushMessage(message) === true
   }
 
+  unsafeSendBurst(messages: ReadonlyArray<M | Wire.Encoded>): boolean {
+    return this.outbound.pushBurst(messages) === true
+  }
+
   send(message: M | Wire.Encoded): Effect.Effect<void, SlowConsumer | Kicked | ProtocolError> {
     return Effect.suspend(() => {
       const attempt = (): Effect.Effect<void, SlowConsumer | Kicked | ProtocolError> => {

@@ -56,6 +56,9 @@ export class Outbound<M> {
   private writeDone: ((error?: Error | null) => void) | undefined = undefined
   private roomWaiters: Waiters = undefined
   private flushWaiters: Waiters = undefined
+  /** Room granted beyond the bounds for a burst (`pushBurst`), until the queue is back under them. */
+  private extraBytes = 0
+  private extraCount = 0
 
   constructor(
     private readonly core: Core,
@@ -70,7 +73,7 @@ export class Outbound<M> {
 
   /** At or over a bound: under backpressure the senders wait, else the next push fails. */
   isFull(): boolean {
-    return this.queue.length >= this.limits.capacity || this.bytes >= this.limits.maxBytes
+    return this.queue.length >= this.limits.capacity + this.extraCount || this.bytes >= this.limits.maxBytes + this.extraBytes
   }
 
   /** Under backpressure, over a bound: the handler's next batch waits for room. */
@@ -107,6 +110,29 @@ export class Outbound<M> {
     this.queue.push(payload)
     this.bytes += payload.length
     this.kick()
+    return true
+  }
+
+  /**
+   * Queues every payload of a bounded burst the program owes the peer (a
+   * resume's replay): the bounds are raised by the burst's size until the
+   * queue has drained back under them, so the burst itself never makes a
+   * slow consumer; a peer that does not read still meets the raised bounds.
+   */
+  pushBurst(messages: ReadonlyArray<M | Wire.Encoded>): boolean | Error {
+    if (!this.accepts()) return false
+    const payloads: Array<Wire.Payload> = []
+    for (const message of messages) {
+      if (message instanceof Wire.Encoded) payloads.push(message.payload)
+      else {
+        const payload = this.wire.encode(message)
+        if (typeof payload !== "string" && !(payload instanceof Uint8Array)) return payload
+        payloads.push(payload)
+      }
+    }
+    for (const payload of payloads) this.extraBytes += payload.length
+    this.extraCount += payloads.length
+    for (const payload of payloads) if (!this.push(payload)) return false
     return true
   }
 
@@ -216,6 +242,11 @@ export class Outbound<M> {
       this.queue = queue.slice(count)
     }
     this.bytes -= size
+    if (this.extraCount > 0 && this.bytes <= this.limits.maxBytes && this.queue.length <= this.limits.capacity) {
+      // The burst has drained: the usual bounds again.
+      this.extraBytes = 0
+      this.extraCount = 0
+    }
     if (this.roomWaiters !== undefined && !this.isFull()) {
       const room = this.roomWaiters
       this.roomWaiters = undefined
