@@ -105,6 +105,7 @@ export interface Service {
    * `eval` without an Effect: `done` is called once, with the reply or the
    * typed failure (same timeout, same `NOSCRIPT` reload). For a caller with
    * many scripts in flight (the history's publishes): no fiber per call.
+   * `done` runs on a promise's callback: it must not throw.
    */
   readonly unsafeEval: (
     script: Script.Script,

@@ -170,8 +170,15 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
         command: args[0] ?? "",
         fail: (error) => done(Either.left(error))
       }
+      let sent: Promise<Redis.Reply>
+      try {
+        sent = commands.sendCommand(args) as Promise<Redis.Reply>
+      } catch (cause) {
+        // node-redis refuses some calls at once (a closed client): the same typed failure, once.
+        sent = Promise.reject(cause)
+      }
       set.add(pending)
-      ;(commands.sendCommand(args) as Promise<Redis.Reply>).then(
+      sent.then(
         (reply) => {
           if (set.delete(pending)) done(Either.right(reply))
         },
