@@ -6,20 +6,11 @@
  *
  *   node bench/build/accept-rate.js [--conns 2000]
  */
-import * as NodeTether from "@tether/node/NodeTether"
-import * as Codec from "@tether/protocol/Codec"
-import * as Frame from "@tether/protocol/Frame"
-import * as Heartbeat from "@tether/runtime/Heartbeat"
-import * as Server from "@tether/runtime/Server"
-import type * as SocketServer from "@effect/platform/SocketServer"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import { spawn } from "node:child_process"
 import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { startInProcess } from "./inProcessServer.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const at = process.argv.indexOf("--conns")
@@ -52,30 +43,8 @@ const main = async () => {
   const rawResult = await burst((raw.address() as net.AddressInfo).port, () => rawLive)
   raw.close()
 
-  let port = 0
-  let live = () => 0
-  await new Promise<void>((ready) =>
-    void Effect.runFork(
-      Effect.gen(function*() {
-        const server = yield* Server.make<Uint8Array>({
-          framing: Frame.lengthPrefixed(),
-          codec: Codec.bytes,
-          dialect: Heartbeat.bytes,
-          heartbeat: { ...Heartbeat.ping({ interval: "1 second", timeout: "3 seconds" }), answers: false },
-          handler: () => undefined
-        })
-        port = (server.address as SocketServer.TcpAddress).port
-        live = server.connections
-        ready()
-        yield* Effect.never
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(Layer.merge(NodeTether.layerServer({ port: 0, backlog: 4096 }), Server.Authenticator.layerAnyone)),
-        Logger.withMinimumLogLevel(LogLevel.Warning)
-      )
-    )
-  )
-  const tetherResult = await burst(port, live)
+  const tether = await startInProcess(() => undefined)
+  const tetherResult = await burst(tether.port, tether.connections)
   console.log(`# Accepting a burst of ${conns} connections\n`)
   console.log("| server | load generator connected (kernel) | all running on the server |")
   console.log("|---|---|---|")

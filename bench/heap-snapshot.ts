@@ -6,22 +6,13 @@
  *
  *   node --expose-gc bench/build/heap-snapshot.js [--conns 2000]
  */
-import * as NodeTether from "@tether/node/NodeTether"
-import * as Codec from "@tether/protocol/Codec"
-import * as Frame from "@tether/protocol/Frame"
-import * as Heartbeat from "@tether/runtime/Heartbeat"
-import * as Server from "@tether/runtime/Server"
-import type * as SocketServer from "@effect/platform/SocketServer"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
+import { startInProcess } from "./inProcessServer.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const at = process.argv.indexOf("--conns")
@@ -52,29 +43,7 @@ const byKind = (file: string) => {
 }
 
 const main = async () => {
-  let port = 0
-  let live = () => 0
-  await new Promise<void>((ready) =>
-    void Effect.runFork(
-      Effect.gen(function*() {
-        const server = yield* Server.make<Uint8Array>({
-          framing: Frame.lengthPrefixed(),
-          codec: Codec.bytes,
-          dialect: Heartbeat.bytes,
-          heartbeat: { ...Heartbeat.ping({ interval: "1 second", timeout: "3 seconds" }), answers: false },
-          handler: () => undefined
-        })
-        port = (server.address as SocketServer.TcpAddress).port
-        live = server.connections
-        ready()
-        yield* Effect.never
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(Layer.merge(NodeTether.layerServer({ port: 0, backlog: 4096 }), Server.Authenticator.layerAnyone)),
-        Logger.withMinimumLogLevel(LogLevel.Warning)
-      )
-    )
-  )
+  const { port, connections: live } = await startInProcess(() => undefined)
   const before = path.join(os.tmpdir(), "tether-before.heapsnapshot")
   const after = path.join(os.tmpdir(), "tether-after.heapsnapshot")
   gc()

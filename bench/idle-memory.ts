@@ -6,20 +6,12 @@
  *
  *   node --expose-gc bench/build/idle-memory.js [--conns 2000] [--hold 4000]
  */
-import * as NodeTether from "@tether/node/NodeTether"
-import * as Codec from "@tether/protocol/Codec"
-import * as Frame from "@tether/protocol/Frame"
-import * as Heartbeat from "@tether/runtime/Heartbeat"
-import * as Server from "@tether/runtime/Server"
-import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { startInProcess } from "./inProcessServer.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const arg = (name: string, fallback: number): number => {
@@ -87,33 +79,7 @@ const heapPerConnection = async (startServer: () => Promise<{ port: number; stop
   return { perConnection: (during - before) / conns, alive }
 }
 
-const tetherInProcess = async () => {
-  let release: () => void = () => {}
-  const done = new Promise<void>((r) => (release = r))
-  let port = 0
-  const ready = new Promise<void>((resolve) => {
-    void Effect.runPromise(
-      Effect.gen(function*() {
-        const server = yield* Server.make<Uint8Array>({
-          framing: Frame.lengthPrefixed(),
-          codec: Codec.bytes,
-          dialect: Heartbeat.bytes,
-          heartbeat: { ...Heartbeat.ping({ interval: "1 second", timeout: "3 seconds" }), answers: false },
-          handler: (session, frame) => Effect.ignore(session.connection.send(frame))
-        })
-        port = (server.address as SocketServer.TcpAddress).port
-        resolve()
-        yield* Effect.promise(() => done)
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(Layer.merge(NodeTether.layerServer({ port: 0, backlog: 4096 }), Server.Authenticator.layerAnyone)),
-        Logger.withMinimumLogLevel(LogLevel.Warning)
-      )
-    )
-  })
-  await ready
-  return { port, stop: async () => release() }
-}
+const tetherInProcess = () => startInProcess((session, frame) => Effect.ignore(session.connection.send(frame)))
 
 const rawInProcess = async () => {
   const net = await import("node:net")
