@@ -5,57 +5,22 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeTether from "@tether/node/NodeTether"
-import * as Codec from "@tether/protocol/Codec"
-import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as Server from "@tether/runtime/Server"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import * as net from "node:net"
 import * as Modes from "../src/Modes.js"
+import { common as base, frame, type Peer as RawPeer, connect as rawConnect } from "./fixtures/RawChat.js"
 
-const base: Modes.Common = {
-  heartbeatInterval: Duration.seconds(5),
-  heartbeatTimeout: Duration.seconds(17),
-  loginTimeout: Duration.seconds(5),
-  maxFrameBytes: 64 * 1024,
-  maxConnections: undefined,
-  drainTimeout: Duration.seconds(2)
-}
-
-const json = Codec.json(Message.Message)
-const frame = (message: Message.Message) => Buffer.from(Frame.lengthPrefixed().encode(json.encode(message) as Uint8Array) as Uint8Array)
-
-interface Peer {
-  readonly socket: net.Socket
+/** The fixture's peer, with `messages` read through a call as these tests do. */
+interface Peer extends Omit<RawPeer, "messages"> {
   readonly messages: () => ReadonlyArray<Message.Message>
-  readonly closed: () => boolean
 }
 
-const connect = (port: number) =>
-  Effect.promise(() =>
-    new Promise<Peer>((resolve, reject) => {
-      const socket = net.connect({ host: "127.0.0.1", port })
-      const decoder = Frame.lengthPrefixed().decoder()
-      const messages: Array<Message.Message> = []
-      let closed = false
-      socket.on("data", (chunk) => {
-        const frames = decoder.push(chunk)
-        if (frames instanceof Error) return
-        for (const f of frames) {
-          const m = json.decode(f)
-          if (!(m instanceof Error)) messages.push(m)
-        }
-      })
-      socket.on("close", () => (closed = true))
-      socket.on("error", () => {})
-      socket.once("connect", () => resolve({ socket, messages: () => messages, closed: () => closed }))
-      socket.once("error", reject)
-    })
-  )
+const connect = (port: number): Effect.Effect<Peer> =>
+  Effect.map(rawConnect(port), (peer) => ({ ...peer, messages: () => peer.messages }))
 
 const until = (check: () => boolean, ms = 3000) =>
   Effect.gen(function*() {

@@ -5,59 +5,16 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeTether from "@tether/node/NodeTether"
-import * as Codec from "@tether/protocol/Codec"
-import * as Frame from "@tether/protocol/Frame"
 import * as Message from "@tether/protocol/Message"
 import * as History from "@tether/runtime/History"
 import * as Presence from "@tether/runtime/Presence"
 import * as Server from "@tether/runtime/Server"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import * as net from "node:net"
 import * as Modes from "../src/Modes.js"
-
-const common: Modes.Common = {
-  heartbeatInterval: Duration.seconds(5),
-  heartbeatTimeout: Duration.seconds(17),
-  loginTimeout: Duration.seconds(5),
-  maxFrameBytes: 64 * 1024,
-  maxConnections: undefined,
-  drainTimeout: Duration.seconds(2)
-}
-
-const json = Codec.json(Message.Message)
-const frame = (message: Message.Message) => Buffer.from(Frame.lengthPrefixed().encode(json.encode(message) as Uint8Array) as Uint8Array)
-
-interface Peer {
-  readonly socket: net.Socket
-  readonly messages: Array<Message.Message>
-}
-
-const connect = (port: number, login: Message.Message) =>
-  Effect.promise(() =>
-    new Promise<Peer>((resolve, reject) => {
-      const socket = net.connect({ host: "127.0.0.1", port })
-      const decoder = Frame.lengthPrefixed().decoder()
-      const messages: Array<Message.Message> = []
-      socket.on("data", (chunk) => {
-        const frames = decoder.push(chunk)
-        if (frames instanceof Error) return
-        for (const f of frames) {
-          const m = json.decode(f)
-          if (!(m instanceof Error)) messages.push(m)
-        }
-      })
-      socket.on("error", () => {})
-      socket.once("connect", () => {
-        socket.write(frame(login))
-        resolve({ socket, messages })
-      })
-      socket.once("error", reject)
-    })
-  )
+import { common, connect, frame, json, type Peer } from "./fixtures/RawChat.js"
 
 const until = (check: () => boolean, ms = 3000) =>
   Effect.gen(function*() {
