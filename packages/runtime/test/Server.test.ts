@@ -221,9 +221,22 @@ describe("Server takeover (resume secret)", () => {
 })
 
 describe("Server drain", () => {
+  /** alice logs in and sends Request 1, then the server's scope starts closing while its handler may still run. */
+  const drainingWithRequest = (options: Partial<Server.Options<Message.Message, never, never>>) =>
+    Effect.gen(function*() {
+      const { connect, scope } = yield* startServer(options)
+      const socket = yield* connect
+      socket.push(frame({ _tag: "Login", user: "alice", password: "pw" }))
+      socket.push(frame({ _tag: "Request", id: 1, body: null }))
+      yield* settle
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* settle
+      return { socket, closing }
+    })
+
   it.effect("waits for the handler in flight, delivers what it queued, says Bye, then closes", () =>
     Effect.gen(function*() {
-      const { connect, scope } = yield* startServer({
+      const { socket, closing } = yield* drainingWithRequest({
         handler: (session, message) =>
           message._tag === "Request"
             ? Effect.sleep("5 seconds").pipe(
@@ -232,12 +245,6 @@ describe("Server drain", () => {
             )
             : Effect.void
       })
-      const socket = yield* connect
-      socket.push(frame({ _tag: "Login", user: "alice", password: "pw" }))
-      socket.push(frame({ _tag: "Request", id: 1, body: null }))
-      yield* settle
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-      yield* settle
       yield* TestClock.adjust("4 seconds")
       yield* settle
       assert.isNull(closing.unsafePoll(), "still draining while the handler runs")
@@ -250,17 +257,11 @@ describe("Server drain", () => {
 
   it.effect("interrupts a stuck handler after the drain timeout", () =>
     Effect.gen(function*() {
-      const { connect, scope } = yield* startServer({
+      const { socket, closing } = yield* drainingWithRequest({
         drainTimeout: "10 seconds",
         heartbeat: Heartbeat.off,
         handler: (_session, message) => message._tag === "Request" ? Effect.never : Effect.void
       })
-      const socket = yield* connect
-      socket.push(frame({ _tag: "Login", user: "alice", password: "pw" }))
-      socket.push(frame({ _tag: "Request", id: 1, body: null }))
-      yield* settle
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-      yield* settle
       yield* TestClock.adjust("9999 millis")
       yield* settle
       assert.isNull(closing.unsafePoll())
