@@ -16,13 +16,16 @@ import * as Cluster from "./Cluster.js"
 
 /**
  * History and Presence on Redis, each node's summary, and the `redis` health check. Fails with
- * `RedisError` (`Unavailable`) when Redis cannot be reached at start.
+ * `RedisError` (`Unavailable`) when Redis cannot be reached at start, `Unsupported` when it is
+ * older than the history's scripts need (6.2).
  */
 export const layer = (
   options: Cluster.Options
 ): Layer.Layer<History.History | Presence.Presence | Cluster.Nodes, Redis.RedisError, Health.Health> => {
   const prefix = options.prefix !== undefined ? { prefix: options.prefix } : {}
   const check = Layer.scopedDiscard(Effect.gen(function*() {
+    // Too old a Redis fails the start with a clear message, not every Say later.
+    yield* RedisHistory.checkVersion
     const health = yield* Health.Health
     const redis = yield* Redis.Redis
     yield* health.register(

@@ -276,7 +276,12 @@ const command = Command.make(
             : Cluster.layer({ url: flags.redis, nodeId: node, prefix: flags.redisPrefix }).pipe(Layer.provideMerge(Health.layer()))
         )),
         Effect.catchTag("RedisError", (error) =>
-          Effect.fail(Cli.exitWith(3, `cannot reach Redis at ${Cluster.redact(flags.redis ?? "")}: ${error.message}`))),
+          Effect.fail(Cli.exitWith(
+            3,
+            error.reason === "Unsupported"
+              ? `Redis at ${Cluster.redact(flags.redis ?? "")} cannot serve this cluster: ${(error.cause as Error).message}`
+              : `cannot reach Redis at ${Cluster.redact(flags.redis ?? "")}: ${error.message}`
+          ))),
         Effect.catchTag("SocketServerError", (error) =>
           Effect.fail(Cli.exitWith(1, `cannot listen on ${flags.host}:${listenPort}: ${String((error.cause as Error)?.message ?? error.cause)}`)))
       )

@@ -39,7 +39,8 @@ import type * as Script from "./Script.js"
  * @category errors
  */
 export class RedisError extends Data.TaggedError("RedisError")<{
-  readonly reason: "Unavailable" | "Timeout" | "ErrorReply"
+  /** `Unsupported`: the server answers, but lacks what a layer needs (e.g. too old a version). */
+  readonly reason: "Unavailable" | "Timeout" | "ErrorReply" | "Unsupported"
   readonly command: string
   readonly cause?: unknown
 }> {

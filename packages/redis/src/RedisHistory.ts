@@ -74,6 +74,53 @@ export const keys = (prefix: string, room: string) => ({
 })
 
 /**
+ * The oldest Redis the scripts run on: 6.2 (`XTRIM MINID`, an exclusive
+ * `XRANGE` start).
+ *
+ * @since 0.2.0
+ * @category version
+ */
+export const minimumVersion: readonly [major: number, minor: number] = [6, 2]
+
+/**
+ * The `redis_version` of an `INFO server` answer, and whether the scripts
+ * run on it (undefined: no version in the answer, taken as fine).
+ *
+ * @since 0.2.0
+ * @category version
+ */
+export const versionOf = (info: string): { readonly version: string; readonly supported: boolean } | undefined => {
+  const match = /^redis_version:(\d+)\.(\d+)[^\r\n]*/m.exec(info)
+  if (match === null) return undefined
+  const [major, minor] = [Number(match[1]), Number(match[2])]
+  const [needMajor, needMinor] = minimumVersion
+  return {
+    version: match[0].slice("redis_version:".length),
+    supported: major > needMajor || (major === needMajor && minor >= needMinor)
+  }
+}
+
+/**
+ * Fails with `RedisError` (`Unsupported`) when the Redis in context is older
+ * than {@link minimumVersion}: run it at start, before the first publish
+ * would fail on a script error.
+ *
+ * @since 0.2.0
+ * @category version
+ */
+export const checkVersion: Effect.Effect<void, Redis.RedisError, Redis.Redis> = Effect.gen(function*() {
+  const redis = yield* Redis.Redis
+  const found = versionOf(String(yield* redis.command(["INFO", "server"])))
+  if (found !== undefined && !found.supported) {
+    return yield* new Redis.RedisError({
+      reason: "Unsupported",
+      command: "INFO",
+      cause: new Error(`Redis ${found.version}: the history needs ${minimumVersion.join(".")} or later`)
+    })
+  }
+})
+
+/**
  * The Lua scripts of the layer, for tools that run them directly (the bench
  * feeds the publish script to `redis-benchmark`).
  *

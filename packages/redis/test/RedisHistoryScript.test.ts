@@ -72,6 +72,22 @@ describe("RedisHistory publish script", () => {
     { fastCheck: { numRuns: 10 } }
   )
 
+  it.prop(
+    "the version check: 6.2 and later run the scripts, older do not; an answer without a version passes",
+    [FastCheck.integer({ min: 2, max: 12 }), FastCheck.integer({ min: 0, max: 9 }), FastCheck.integer({ min: 0, max: 30 })],
+    ([major, minor, patch]) => {
+      const info = `# Server\r\nredis_version:${major}.${minor}.${patch}\r\nredis_git_sha1:00000000\r\n`
+      assert.deepStrictEqual(RedisHistory.versionOf(info), {
+        version: `${major}.${minor}.${patch}`,
+        supported: major > 6 || (major === 6 && minor >= 2)
+      })
+      assert.isUndefined(RedisHistory.versionOf("# Server\r\nredis_mode:standalone\r\n"))
+    }
+  )
+
+  it.live("the machine's Redis passes the version check", () =>
+    RedisHistory.checkVersion.pipe(Effect.provide(Redis.layer(Fixtures.options()))))
+
   it.live("a failed XADD consumes nothing: the call fails typed, the room's top stays", () => {
     const prefix = Fixtures.prefix()
     return Effect.gen(function*() {
