@@ -52,7 +52,9 @@ export const allocate = (size: number): Uint8Array => {
     slab = Buffer.allocUnsafeSlow(slabSize).buffer as ArrayBuffer
     slabUsed = 0
   }
-  const out = new Uint8Array(slab, slabUsed, size)
+  // A Buffer view, not a plain Uint8Array: a socket write converts a plain
+  // one to a Buffer first (one more object per write).
+  const out = Buffer.from(slab, slabUsed, size)
   slabUsed = (slabUsed + size + 7) & ~7
   return out
 }

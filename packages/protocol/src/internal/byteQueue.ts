@@ -5,8 +5,18 @@
  *
  * @internal
  */
+/** What an unused slot holds (no reference to a chunk read). */
+const noChunk = new Uint8Array(0)
+
 export class ByteQueue {
-  private chunks: Array<Uint8Array> = []
+  /**
+   * The chunks held: `chunks[head, end)`. Emptied by overwriting, not by
+   * `length = 0`: V8 frees an emptied array's storage and the next push
+   * allocates 17 slots again (~150 B per chunk read on a connection whose
+   * frames each come in a chunk of their own).
+   */
+  private chunks: Array<Uint8Array> = [noChunk]
+  private end = 0
   private head = 0
   private offset = 0
   /** Bytes held and not yet taken. */
@@ -16,7 +26,10 @@ export class ByteQueue {
     if (chunk.length === 0) return
     // Held as plain Uint8Array views: `subarray` of a Node Buffer builds a
     // Buffer through its subclass constructor, measurably slower per frame.
-    this.chunks.push(chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))
+    const view = chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)
+    if (this.end < this.chunks.length) this.chunks[this.end] = view
+    else this.chunks.push(view)
+    this.end++
     this.available += chunk.length
   }
 
@@ -97,7 +110,7 @@ export class ByteQueue {
   indexOf(byte: number, from: number): number {
     let base = 0
     let start = this.offset
-    for (let i = this.head; i < this.chunks.length; i++) {
+    for (let i = this.head; i < this.end; i++) {
       const chunk = this.chunks[i]!
       const size = chunk.length - start
       if (from < base + size) {
@@ -116,11 +129,14 @@ export class ByteQueue {
     if (this.offset === this.chunks[this.head]!.length) {
       this.head++
       this.offset = 0
-      if (this.head === this.chunks.length) {
-        this.chunks.length = 0
-        this.head = 0
+      if (this.head === this.end) {
+        // All taken: the slots stay for the next chunks (many slots are let go).
+        if (this.end > 64) this.chunks = [noChunk]
+        else for (let i = 0; i < this.end; i++) this.chunks[i] = noChunk
+        this.head = this.end = 0
       } else if (this.head >= 64) {
-        this.chunks = this.chunks.slice(this.head)
+        this.chunks = this.chunks.slice(this.head, this.end)
+        this.end -= this.head
         this.head = 0
       }
     }

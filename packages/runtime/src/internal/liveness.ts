@@ -32,7 +32,12 @@ export class Liveness<M> implements HeartbeatScheduler.Beat {
   private deadlineAt: number | undefined = undefined
   private quiet = false
   private seq = 0
-  private lastPing: number | undefined = undefined
+  /**
+   * When the last ping went out; -Infinity before the first. A number from
+   * the start: V8 stores a time in a field that first held `undefined` as a
+   * new heap number each time (one allocation per ping).
+   */
+  private lastPing = -Infinity
   private nextPingAt = Infinity
   private pinger: Heartbeat.Pinger | undefined = undefined
   private readonly timeoutMs: number | undefined
@@ -118,7 +123,7 @@ export class Liveness<M> implements HeartbeatScheduler.Beat {
     }
     const pinger = this.pinger
     if (pinger !== undefined && at >= this.nextPingAt) {
-      const missed = this.lastPing !== undefined && this.lastPong < this.lastPing
+      const missed = this.lastPong < this.lastPing
       // A full queue fails the connection inside `ping`; a closing one skips
       // the ping but keeps watching liveness while it flushes.
       this.ping(this.dialect!.ping(this.seq))
