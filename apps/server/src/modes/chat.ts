@@ -5,7 +5,7 @@ import * as Heartbeat from "@tether/runtime/Heartbeat"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Modes from "../Modes.js"
-import { running } from "./shared.js"
+import { running, serverOptions } from "./shared.js"
 
 export const chat = (options: Modes.ChatOptions): Effect.Effect<Modes.Running, never, Modes.Requirements> =>
   Effect.gen(function*() {
@@ -20,15 +20,9 @@ export const chat = (options: Modes.ChatOptions): Effect.Effect<Modes.Running, n
       : Heartbeat.off
     const server = yield* ChatServer.make({
       heartbeat,
+      ...serverOptions(options),
       maxFrameBytes: options.maxFrameBytes,
-      loginTimeout: options.loginTimeout,
-      drainTimeout: options.drainTimeout,
-      ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
-      ...(options.driver !== undefined ? { driver: options.driver } : {}),
       ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {}),
-      ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
-      ...(options.maxPendingPerAddress !== undefined ? { maxPendingPerAddress: options.maxPendingPerAddress } : {}),
-      ...(options.maxLoginBytes !== undefined ? { maxLoginBytes: options.maxLoginBytes } : {}),
       ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {}),
       historyLimits: {
         ...(options.historySize !== undefined ? { maxEntries: options.historySize } : {}),
