@@ -109,7 +109,7 @@ export class ChatRooms {
           // their way to this node (Redis pub/sub), which the client would
           // then take for repeats and hide.
           const room = this.rooms.get(name)
-          if (room !== undefined && room.members.has(session)) return joined(room.position)
+          if (room !== undefined && room.members.has(session)) return joined(room)
           return Effect.matchEffect(this.history.position(name), { onFailure: () => Effect.sync(refuse), onSuccess: joined })
         }
       })

@@ -28,7 +28,8 @@ export interface Room {
    * Where the room stands for this node's members: the subscription's start,
    * then each entry delivered. A member added now gets every entry after it.
    */
-  position: History.Position
+  epoch: string
+  offset: number
   /** Lines delivered (entries of its history seen by this node), and that count at the last `busiest`. */
   lines: number
   sampledLines: number
@@ -70,7 +71,8 @@ export class RoomFanout {
     const room = this.rooms.get(name)
     if (room === undefined) return
     room.lines++
-    room.position = { epoch, offset: entry.offset }
+    room.epoch = epoch
+    room.offset = entry.offset
     const payload = this.shared(entry.payload)
     for (const [session, gate] of room.members) {
       if (gate === undefined || gate.offer(epoch, entry)) session.unsafeSend(payload)
@@ -87,7 +89,8 @@ export class RoomFanout {
         members: new Map(),
         subscribed: Deferred.unsafeMake(FiberId.none),
         scope: Effect.runSync(Scope.fork(this.scope, ExecutionStrategy.sequential)),
-        position: { epoch: "", offset: 0 },
+        epoch: "",
+        offset: 0,
         lines: 0,
         sampledLines: 0,
         window: 0
@@ -100,7 +103,10 @@ export class RoomFanout {
         Scope.extend(room.scope),
         Effect.exit,
         Effect.flatMap((exit) => {
-          if (Exit.isSuccess(exit)) room.position = exit.value
+          if (Exit.isSuccess(exit)) {
+            room.epoch = exit.value.epoch
+            room.offset = exit.value.offset
+          }
           Deferred.unsafeDone(room.subscribed, Exit.asVoid(exit))
           if (Exit.isFailure(exit)) {
             this.rooms.delete(name)
