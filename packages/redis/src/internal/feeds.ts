@@ -134,11 +134,11 @@ export const make = (options: FeedsOptions) =>
     /** The pub/sub echo of a line already delivered from its publish's answer (not a duplicate). */
     const isEcho = (feed: Feed, offset: number) => {
       const answered = feed.answered
-      let i = 0
-      while (i < answered.length && answered[i]! < offset) i++
-      const echo = i < answered.length && answered[i] === offset
-      answered.splice(0, echo ? i + 1 : i)
-      return echo
+      // Older ones lost their echo (a dropped pub/sub message): forgotten.
+      while (answered.length > 0 && answered[0]! < offset) answered.shift()
+      if (answered[0] !== offset) return false
+      answered.shift()
+      return true
     }
 
     const onMessage = (feed: Feed, message: Incoming, afterRead: boolean) => {
