@@ -118,25 +118,47 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
     // node's CPU under load; node-redis writes a command on the next tick).
     const clock = yield* Effect.clock
     const inFlight = { command: new Set<Pending>(), pubsub: new Set<Pending>(), blocking: new Set<Pending>() }
+    /**
+     * Sends `args` on `client` and calls `done` once, with the reply or the
+     * typed failure (the watchdog below fails it at `timeout`); the returned
+     * function stops the wait. Both the Effect and the callback forms run on it.
+     */
+    const dispatch = (
+      client: Client,
+      role: Role,
+      args: ReadonlyArray<string>,
+      timeout: number,
+      done: (result: Either.Either<Redis.Reply, RedisError>) => void
+    ): () => void => {
+      roundTripsBy[role].unsafeUpdate(1, [])
+      const pending: Pending = {
+        deadline: clock.unsafeCurrentTimeMillis() + timeout,
+        command: args[0] ?? "",
+        fail: (error) => done(Either.left(error))
+      }
+      let sent: Promise<Redis.Reply>
+      try {
+        sent = client.sendCommand(args) as Promise<Redis.Reply>
+      } catch (cause) {
+        // node-redis refuses some calls at once (a closed client): the same typed failure, once.
+        sent = Promise.reject(cause)
+      }
+      const set = inFlight[role]
+      set.add(pending)
+      sent.then(
+        (reply) => {
+          if (set.delete(pending)) done(Either.right(reply))
+        },
+        (cause) => {
+          if (set.delete(pending)) done(Either.left(toRedisError(pending.command, cause)))
+        }
+      )
+      return () => void set.delete(pending)
+    }
     const send = (client: Client, role: Role, args: ReadonlyArray<string>, timeout: number) =>
       Effect.async<Redis.Reply, RedisError>((resume) => {
-        roundTripsBy[role].unsafeUpdate(1, [])
-        const pending: Pending = {
-          deadline: clock.unsafeCurrentTimeMillis() + timeout,
-          command: args[0] ?? "",
-          fail: (error) => resume(Effect.fail(error))
-        }
-        const set = inFlight[role]
-        set.add(pending)
-        ;(client.sendCommand(args) as Promise<Redis.Reply>).then(
-          (reply) => {
-            if (set.delete(pending)) resume(Effect.succeed(reply))
-          },
-          (cause) => {
-            if (set.delete(pending)) resume(Effect.fail(toRedisError(pending.command, cause)))
-          }
-        )
-        return Effect.sync(() => set.delete(pending))
+        const stop = dispatch(client, role, args, timeout, (result) => resume(result))
+        return Effect.sync(stop)
       })
     const expire = Effect.sync(() => {
       const now = clock.unsafeCurrentTimeMillis()
@@ -161,32 +183,8 @@ export const make = (options: Redis.Options): Effect.Effect<Redis.Service, Redis
 
     const command = (args: ReadonlyArray<string>) => send(commands, "command", args, commandTimeout)
 
-    /** `send` on the command connection with a callback: the same bookkeeping, no fiber. */
-    const unsafeCommand = (args: ReadonlyArray<string>, done: (result: Either.Either<Redis.Reply, RedisError>) => void) => {
-      roundTripsBy.command.unsafeUpdate(1, [])
-      const set = inFlight.command
-      const pending: Pending = {
-        deadline: clock.unsafeCurrentTimeMillis() + commandTimeout,
-        command: args[0] ?? "",
-        fail: (error) => done(Either.left(error))
-      }
-      let sent: Promise<Redis.Reply>
-      try {
-        sent = commands.sendCommand(args) as Promise<Redis.Reply>
-      } catch (cause) {
-        // node-redis refuses some calls at once (a closed client): the same typed failure, once.
-        sent = Promise.reject(cause)
-      }
-      set.add(pending)
-      sent.then(
-        (reply) => {
-          if (set.delete(pending)) done(Either.right(reply))
-        },
-        (cause) => {
-          if (set.delete(pending)) done(Either.left(toRedisError(pending.command, cause)))
-        }
-      )
-    }
+    const unsafeCommand = (args: ReadonlyArray<string>, done: (result: Either.Either<Redis.Reply, RedisError>) => void) =>
+      void dispatch(commands, "command", args, commandTimeout, done)
     const isNoScript = (error: RedisError) =>
       error.reason === "ErrorReply" && String((error.cause as Error).message).startsWith("NOSCRIPT")
 
