@@ -48,17 +48,23 @@ const joinRoom = async (p: Peer, room: string) => {
   await p.waitFor(`joined ${room}`, (ms) => ms.some((m) => m._tag === "RoomJoined" && m.room === room))
 }
 
+/** alice and bob in #busy, bob also in #quiet (and both in the lobby). */
+const busyAndQuiet = async (port: number) => {
+  const alice = await login(port, "alice")
+  const bob = await login(port, "bob")
+  await joinRoom(alice, "#busy")
+  await joinRoom(bob, "#busy")
+  await joinRoom(bob, "#quiet")
+  return { alice, bob }
+}
+
 describe("dashboard: per-room activity", () => {
   it.scopedLive("each room counts the lines it delivers: the right room moves, members per room, bounded, a window per read", () =>
     Effect.gen(function*() {
       // The sampler stays idle (1 h): this test is the counters' one reader.
       const { port, running } = yield* startChat({ sampler: { interval: "1 hour" } })
       yield* Effect.promise(async () => {
-        const alice = await login(port, "alice")
-        const bob = await login(port, "bob")
-        await joinRoom(alice, "#busy")
-        await joinRoom(bob, "#busy")
-        await joinRoom(bob, "#quiet")
+        const { alice, bob } = await busyAndQuiet(port)
         running.roomActivity!(10) // a window from here
         for (let id = 1; id <= 5; id++) alice.send({ _tag: "Say", id, text: `a ${id}`, room: "#busy" })
         for (let id = 1; id <= 2; id++) bob.send({ _tag: "Say", id, text: `q ${id}`, room: "#quiet" })
@@ -85,11 +91,7 @@ describe("dashboard: per-room activity", () => {
     Effect.gen(function*() {
       const { port, url } = yield* startChat({ sampler: { interval: "300 millis", roomLimit: 2 } })
       yield* Effect.promise(async () => {
-        const alice = await login(port, "alice")
-        const bob = await login(port, "bob")
-        await joinRoom(alice, "#busy")
-        await joinRoom(bob, "#busy")
-        await joinRoom(bob, "#quiet")
+        const { alice, bob } = await busyAndQuiet(port)
         // ~1.5 s of traffic in #busy only, while the sampler samples every 300 ms.
         let seen: Dashboard.Samples | undefined
         for (let id = 1; id <= 30; id++) {
