@@ -137,12 +137,9 @@ export class Outbound<M> {
     if (!this.accepts()) return false
     const payloads: Array<Wire.Payload> = []
     for (const message of messages) {
-      if (message instanceof Wire.Encoded) payloads.push(message.payload)
-      else {
-        const payload = this.wire.encode(message)
-        if (typeof payload !== "string" && !(payload instanceof Uint8Array)) return payload
-        payloads.push(payload)
-      }
+      const payload = this.payloadOf(message)
+      if (payload instanceof Error) return payload
+      payloads.push(payload)
     }
     for (const payload of payloads) this.extraBytes += payload.length
     this.extraCount += payloads.length
@@ -152,10 +149,13 @@ export class Outbound<M> {
 
   /** Encodes and queues `message` (or a payload encoded once for many). */
   pushMessage(message: M | Wire.Encoded): boolean | Error {
-    if (message instanceof Wire.Encoded) return this.push(message.payload)
-    const payload = this.wire.encode(message)
-    if (typeof payload !== "string" && !(payload instanceof Uint8Array)) return payload
-    return this.push(payload)
+    const payload = this.payloadOf(message)
+    return payload instanceof Error ? payload : this.push(payload)
+  }
+
+  /** `message` encoded by the wire (a shared payload as it is), or the codec's error. */
+  private payloadOf(message: M | Wire.Encoded): Wire.Payload | Error {
+    return message instanceof Wire.Encoded ? message.payload : this.wire.encode(message)
   }
 
   /** Waits until the queue is under its bounds (or the connection ended). */
